@@ -1,0 +1,35 @@
+"""genrec-hf: GenRec, the generative sequential recommender, as a HuggingFace-native library.
+
+``import genrec_hf`` registers GenRec with AutoConfig, AutoModel, AutoModelForSeq2SeqLM and
+AutoTokenizer, so saved folders and Hub repos load through the Auto classes.
+"""
+
+from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM, AutoTokenizer
+
+from .modeling import PRESETS, GenRecConfig, GenRecEncoder, GenRecForConditionalGeneration, GenRecModel
+from .tokenization import GenRecTokenizer, raw_id_key
+
+__version__ = "0.1.0"
+
+AutoConfig.register("genrec", GenRecConfig, exist_ok=True)
+AutoModel.register(GenRecConfig, GenRecModel, exist_ok=True)
+AutoModelForSeq2SeqLM.register(GenRecConfig, GenRecForConditionalGeneration, exist_ok=True)
+AutoTokenizer.register(GenRecConfig, fast_tokenizer_class=GenRecTokenizer, exist_ok=True)
+
+
+def check_compatible(model_or_config, tokenizer: GenRecTokenizer) -> None:
+    """Raise ``ValueError`` if a model (or its config) and a tokenizer disagree on catalogue or vocabulary."""
+    tokenizer.check_model_config(getattr(model_or_config, "config", model_or_config))
+
+
+__all__ = [
+    "GenRecConfig",
+    "PRESETS",
+    "GenRecEncoder",
+    "GenRecModel",
+    "GenRecForConditionalGeneration",
+    "GenRecTokenizer",
+    "raw_id_key",
+    "check_compatible",
+    "__version__",
+]

@@ -1,0 +1,111 @@
+"""GenRec configuration: a BART configuration plus the user/item catalogue sizes.
+
+Hub-portable: imports only transformers, so ``save_pretrained`` can ship it as remote code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from transformers import BartConfig
+
+UNKNOWN_ID_POLICIES = ("error", "unk", "skip")
+
+# The two named presets. "small" trains on a 2-core CPU in minutes; "bart-base" is the paper's size
+# (section 7.1: 6+6 layers, 12 heads, d_model 768, max input length 512).
+PRESETS: dict[str, dict[str, Any]] = {
+    "small": dict(
+        d_model=128,
+        encoder_layers=2,
+        decoder_layers=2,
+        encoder_attention_heads=4,
+        decoder_attention_heads=4,
+        encoder_ffn_dim=512,
+        decoder_ffn_dim=512,
+        max_position_embeddings=512,
+        dropout=0.1,
+    ),
+    "bart-base": dict(
+        d_model=768,
+        encoder_layers=6,
+        decoder_layers=6,
+        encoder_attention_heads=12,
+        decoder_attention_heads=12,
+        encoder_ffn_dim=3072,
+        decoder_ffn_dim=3072,
+        max_position_embeddings=1024,
+        dropout=0.1,
+    ),
+}
+
+
+AUTO_MAP = {
+    "AutoConfig": "configuration_genrec.GenRecConfig",
+    "AutoModel": "modeling_genrec.GenRecModel",
+    "AutoModelForSeq2SeqLM": "modeling_genrec.GenRecForConditionalGeneration",
+}
+
+
+class GenRecConfig(BartConfig):
+    r"""Configuration of a GenRec model: BART sizes plus the user and item catalogue.
+
+    Id 0 of the user and item tables is reserved for tokens that belong to no user or item (special
+    tokens, the ``[MASK]``, unknown ids), so a catalogue of ``num_items`` items uses item ids
+    ``1..num_items``.
+
+    Args:
+        num_users: number of known users (the user-ID table has ``num_users + 1`` rows).
+        num_items: number of catalogue items (the item-ID table has ``num_items + 1`` rows).
+        unknown_id_policy: what the pipeline and trainer do with a raw id outside the catalogue:
+            ``"error"`` raises, ``"unk"`` keeps its place as ``[UNK]`` with ID 0, ``"skip"`` drops it.
+        max_item_tokens: tokens one item takes in the decoder (sets the generation length).
+        num_recommendations: how many items ``generate`` returns per history by default (beam width).
+
+    Example:
+
+    ```python
+    >>> from genrec_hf import GenRecConfig
+    >>> config = GenRecConfig.from_preset("small", num_users=100, num_items=500, vocab_size=118)
+    >>> (config.d_model, config.encoder_layers, config.num_items)
+    (128, 2, 500)
+    ```
+    """
+
+    model_type = "genrec"
+
+    num_users: int = 0
+    num_items: int = 0
+    unknown_id_policy: str = "error"
+    max_item_tokens: int = 8
+    num_recommendations: int = 20
+
+    def __post_init__(self, **kwargs):
+        super().__post_init__(**kwargs)
+        # Where each Auto class finds GenRec in a saved folder, so it loads with trust_remote_code=True
+        # (save_pretrained alone would record only the class being saved).
+        self.auto_map = {**AUTO_MAP, **(getattr(self, "auto_map", None) or {})}
+        if self.unknown_id_policy not in UNKNOWN_ID_POLICIES:
+            raise ValueError(
+                f"unknown_id_policy={self.unknown_id_policy!r} is not one of {UNKNOWN_ID_POLICIES}"
+            )
+        for name in ("num_users", "num_items"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+    @classmethod
+    def from_preset(cls, name: str, tokenizer: Any = None, **overrides: Any) -> "GenRecConfig":
+        """Build a config from a named preset (``"small"`` or ``"bart-base"``).
+
+        With ``tokenizer`` (a ``GenRecTokenizer``), the vocabulary size, catalogue sizes, special token ids
+        and item length are taken from it, so model and tokenizer agree by construction.
+        """
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+        kwargs: dict[str, Any] = dict(PRESETS[name])
+        if tokenizer is not None:
+            kwargs.update(tokenizer.model_config_kwargs())
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+
+__all__ = ["GenRecConfig", "PRESETS", "UNKNOWN_ID_POLICIES"]

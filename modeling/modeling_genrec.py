@@ -1,0 +1,290 @@
+"""GenRec model: BART whose encoder input also carries user-ID and item-ID embeddings (paper eq. 2).
+
+    X_j = EMB(S_j) + POSEMB(j) + UIDEMB(UID(j)) + TIDEMB(TID(j))
+
+The user and item tables are separate, and row 0 of each is fixed at zero, so tokens that belong to no
+user or item (special tokens, ``[MASK]``, unknown ids) get no ID contribution. The decoder sees token
+embeddings only. Hub-portable: imports only torch, transformers and the sibling config module.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import BartForConditionalGeneration, BartModel, GenerationConfig
+from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput, Seq2SeqModelOutput
+from transformers.models.bart.modeling_bart import BartDecoder, BartEncoder, BartScaledWordEmbedding
+
+from .configuration_genrec import GenRecConfig
+
+
+def _check_id_range(ids: torch.Tensor, table: nn.Embedding, name: str) -> None:
+    """A clear error instead of an opaque index error (or a silent wrong row on some devices)."""
+    if ids.numel() == 0:
+        return
+    low, high = int(ids.min()), int(ids.max())
+    if low < 0 or high >= table.num_embeddings:
+        bad = low if low < 0 else high
+        raise ValueError(
+            f"{name} contains {bad}, outside 0..{table.num_embeddings - 1}: the model knows "
+            f"{table.num_embeddings - 1} {name.split('_')[0]}s (does the tokenizer match the model?)"
+        )
+
+
+class GenRecEncoder(BartEncoder):
+    """BART encoder whose input embedding adds the user-ID and item-ID embeddings of each token."""
+
+    def __init__(self, config: GenRecConfig):
+        super().__init__(config)
+        self.embed_users = nn.Embedding(config.num_users + 1, config.d_model, padding_idx=0)
+        self.embed_items = nn.Embedding(config.num_items + 1, config.d_model, padding_idx=0)
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        user_ids: torch.LongTensor | None = None,
+        item_ids: torch.LongTensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        **kwargs: Any,
+    ) -> BaseModelOutput:
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of input_ids or inputs_embeds")
+        if inputs_embeds is None:
+            _check_id_range(input_ids, self.embed_tokens, "input_ids")
+            inputs_embeds = self.embed_tokens(input_ids)
+        for ids, table, name in ((user_ids, self.embed_users, "user_ids"), (item_ids, self.embed_items, "item_ids")):
+            if ids is None:
+                continue
+            if ids.shape != inputs_embeds.shape[:2]:
+                raise ValueError(f"{name} has shape {tuple(ids.shape)}, the input has {tuple(inputs_embeds.shape[:2])}")
+            _check_id_range(ids, table, name)
+            inputs_embeds = inputs_embeds + table(ids)
+        # BART adds the positional embedding and runs the layers.
+        return super().forward(attention_mask=attention_mask, inputs_embeds=inputs_embeds, **kwargs)
+
+
+class GenRecModel(BartModel):
+    """The bare GenRec encoder-decoder (hidden states, no LM head).
+
+    Example:
+
+    ```python
+    >>> import torch
+    >>> from genrec_hf import GenRecConfig, GenRecModel
+    >>> model = GenRecModel(GenRecConfig.from_preset("small", num_users=3, num_items=10, vocab_size=118))
+    >>> out = model(input_ids=torch.tensor([[0, 6, 7, 9, 4, 2]]), item_ids=torch.tensor([[0, 1, 1, 1, 0, 0]]),
+    ...             decoder_input_ids=torch.tensor([[2]]))
+    >>> tuple(out.last_hidden_state.shape)
+    (1, 1, 128)
+    ```
+    """
+
+    config_class = GenRecConfig
+    # A seq2seq checkpoint also holds the LM head's bias; the bare model has no use for it.
+    _keys_to_ignore_on_load_unexpected = ["final_logits_bias", "lm_head.weight"]
+
+    def __init__(self, config: GenRecConfig):
+        super(BartModel, self).__init__(config)  # BartPreTrainedModel: we build our own encoder
+        embed_scale = math.sqrt(config.d_model) if config.scale_embedding else 1.0
+        self.shared = BartScaledWordEmbedding(
+            config.vocab_size, config.d_model, config.pad_token_id, embed_scale=embed_scale
+        )
+        self.encoder = GenRecEncoder(config)
+        self.decoder = BartDecoder(config)
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        user_ids: torch.LongTensor | None = None,
+        item_ids: torch.LongTensor | None = None,
+        decoder_input_ids: torch.LongTensor | None = None,
+        decoder_attention_mask: torch.LongTensor | None = None,
+        encoder_outputs: BaseModelOutput | tuple | None = None,
+        past_key_values: Any = None,
+        inputs_embeds: torch.Tensor | None = None,
+        decoder_inputs_embeds: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        **kwargs: Any,
+    ) -> Seq2SeqModelOutput:
+        if encoder_outputs is None:
+            encoder_outputs = self.encoder(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                user_ids=user_ids,
+                item_ids=item_ids,
+                inputs_embeds=inputs_embeds,
+                **kwargs,
+            )
+        return super().forward(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            decoder_input_ids=decoder_input_ids,
+            decoder_attention_mask=decoder_attention_mask,
+            encoder_outputs=encoder_outputs,
+            past_key_values=past_key_values,
+            decoder_inputs_embeds=decoder_inputs_embeds,
+            use_cache=use_cache,
+            **kwargs,
+        )
+
+
+class GenRecForConditionalGeneration(BartForConditionalGeneration):
+    """GenRec with its LM head: trains on cloze labels and generates the top-k next items.
+
+    ``generate`` runs the encoder once with ``user_ids``/``item_ids`` and beam-searches the decoder on
+    token embeddings only; by default it returns ``config.num_recommendations`` (20) sequences per
+    history, scored by their log-probability (``length_penalty=0``).
+
+    Example:
+
+    ```python
+    >>> from genrec_hf import GenRecConfig, GenRecForConditionalGeneration, GenRecTokenizer
+    >>> tok = GenRecTokenizer.from_catalogue(items=[f"i{n}" for n in range(30)], users=["u1"])
+    >>> model = GenRecForConditionalGeneration(GenRecConfig.from_preset("small", tok))
+    >>> batch = tok.encode_histories([["i1", "i2"]], users=["u1"], return_tensors="pt")
+    >>> model.generate(**batch).shape[0]
+    20
+    ```
+    """
+
+    config_class = GenRecConfig
+
+    def __init__(self, config: GenRecConfig):
+        super(BartForConditionalGeneration, self).__init__(config)  # BartPreTrainedModel
+        self.model = GenRecModel(config)
+        self.final_logits_bias = nn.Buffer(torch.zeros((1, self.model.shared.num_embeddings)))
+        self.lm_head = nn.Linear(config.d_model, self.model.shared.num_embeddings, bias=False)
+        self.post_init()
+        self.generation_config = self.default_generation_config(config)
+
+    @staticmethod
+    def default_generation_config(config: GenRecConfig) -> GenerationConfig:
+        """Beam search for the top ``num_recommendations`` items, one item per sequence."""
+        return GenerationConfig(
+            num_beams=config.num_recommendations,
+            num_return_sequences=config.num_recommendations,
+            max_new_tokens=config.max_item_tokens,
+            early_stopping=True,
+            length_penalty=0.0,
+            do_sample=False,
+            bos_token_id=config.bos_token_id,
+            eos_token_id=config.eos_token_id,
+            pad_token_id=config.pad_token_id,
+            decoder_start_token_id=config.decoder_start_token_id,
+            forced_eos_token_id=config.forced_eos_token_id,
+        )
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        user_ids: torch.LongTensor | None = None,
+        item_ids: torch.LongTensor | None = None,
+        labels: torch.LongTensor | None = None,
+        decoder_input_ids: torch.LongTensor | None = None,
+        decoder_attention_mask: torch.LongTensor | None = None,
+        encoder_outputs: BaseModelOutput | tuple | None = None,
+        past_key_values: Any = None,
+        inputs_embeds: torch.Tensor | None = None,
+        decoder_inputs_embeds: torch.Tensor | None = None,
+        use_cache: bool | None = None,
+        **kwargs: Any,
+    ) -> Seq2SeqLMOutput:
+        if encoder_outputs is None:
+            encoder_outputs = self.model.encoder(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                user_ids=user_ids,
+                item_ids=item_ids,
+                inputs_embeds=inputs_embeds,
+                **kwargs,
+            )
+        return super().forward(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            decoder_input_ids=decoder_input_ids,
+            decoder_attention_mask=decoder_attention_mask,
+            encoder_outputs=encoder_outputs,
+            past_key_values=past_key_values,
+            decoder_inputs_embeds=decoder_inputs_embeds,
+            labels=labels,
+            use_cache=use_cache,
+            **kwargs,
+        )
+
+    @torch.no_grad()
+    def generate(
+        self,
+        inputs: torch.LongTensor | None = None,
+        *,
+        attention_mask: torch.Tensor | None = None,
+        user_ids: torch.LongTensor | None = None,
+        item_ids: torch.LongTensor | None = None,
+        encoder_outputs: BaseModelOutput | None = None,
+        **kwargs: Any,
+    ):
+        """``GenerationMixin.generate``, with the ID-aware encoder run once up front.
+
+        ``user_ids``/``item_ids`` reach the encoder here and nowhere else: the decoding loop only gets
+        ``encoder_outputs``, so no decoder step (and no beam expansion) ever sees them.
+        """
+        if "input_ids" in kwargs:
+            if inputs is not None:
+                raise ValueError("pass the input ids once, as `inputs` or `input_ids`")
+            inputs = kwargs.pop("input_ids")
+        if encoder_outputs is None:
+            if inputs is None:
+                raise ValueError("generate needs input_ids (or precomputed encoder_outputs)")
+            encoder_outputs = self.get_encoder()(
+                input_ids=inputs,
+                attention_mask=attention_mask,
+                user_ids=user_ids,
+                item_ids=item_ids,
+                return_dict=True,
+            )
+        elif user_ids is not None or item_ids is not None:
+            raise ValueError("user_ids/item_ids are encoder inputs; they cannot be combined with encoder_outputs")
+        return super().generate(inputs, attention_mask=attention_mask, encoder_outputs=encoder_outputs, **kwargs)
+
+    @classmethod
+    def from_bart(
+        cls, bart_name_or_path: str, tokenizer: Any, **config_overrides: Any
+    ) -> "GenRecForConditionalGeneration":
+        """Start GenRec from a pretrained BART checkpoint, as the paper does (``facebook/bart-base``).
+
+        Copies every BART weight, resizes the vocabulary to ``len(tokenizer)`` and adds fresh user/item
+        ID tables sized from the tokenizer's catalogue. ``tokenizer`` is a ``GenRecTokenizer``, normally
+        made with ``GenRecTokenizer.from_bart_tokenizer`` from the same checkpoint.
+        """
+        bart = BartForConditionalGeneration.from_pretrained(bart_name_or_path)
+        if bart.config.vocab_size != len(tokenizer):
+            bart.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+        bart_fields = bart.config.to_dict()
+        for key in ("model_type", "architectures", "auto_map", "transformers_version", "_name_or_path"):
+            bart_fields.pop(key, None)
+        bart_fields.update(tokenizer.model_config_kwargs())
+        bart_fields.update(config_overrides)
+        model = cls(GenRecConfig(**bart_fields))
+        missing, unexpected = model.load_state_dict(bart.state_dict(), strict=False)
+        fresh = {"model.encoder.embed_users.weight", "model.encoder.embed_items.weight"}
+        if set(missing) - fresh or unexpected:
+            raise ValueError(
+                f"{bart_name_or_path} does not fit GenRec: missing {sorted(set(missing) - fresh)}, "
+                f"unexpected {sorted(unexpected)}"
+            )
+        model.tie_weights()
+        return model
+
+
+GenRecConfig.register_for_auto_class()
+GenRecModel.register_for_auto_class("AutoModel")
+GenRecForConditionalGeneration.register_for_auto_class("AutoModelForSeq2SeqLM")
+
+__all__ = ["GenRecEncoder", "GenRecModel", "GenRecForConditionalGeneration"]
