@@ -6,6 +6,8 @@ AutoTokenizer, so saved folders and Hub repos load through the Auto classes.
 
 from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM, AutoTokenizer
 
+from .collators import NextItemCollator
+from .metrics import ranking_metrics
 from .modeling import PRESETS, GenRecConfig, GenRecEncoder, GenRecForConditionalGeneration, GenRecModel
 from .tokenization import GenRecTokenizer, raw_id_key
 
@@ -31,5 +33,7 @@ __all__ = [
     "GenRecTokenizer",
     "raw_id_key",
     "check_compatible",
+    "NextItemCollator",
+    "ranking_metrics",
     "__version__",
 ]

@@ -68,6 +68,7 @@ class GenRecConfig(BartConfig):
     >>> config = GenRecConfig.from_preset("small", num_users=100, num_items=500, vocab_size=118)
     >>> (config.d_model, config.encoder_layers, config.num_items)
     (128, 2, 500)
+
     ```
     """
 

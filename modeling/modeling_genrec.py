@@ -81,6 +81,7 @@ class GenRecModel(BartModel):
     ...             decoder_input_ids=torch.tensor([[2]]))
     >>> tuple(out.last_hidden_state.shape)
     (1, 1, 128)
+
     ```
     """
 
@@ -151,6 +152,7 @@ class GenRecForConditionalGeneration(BartForConditionalGeneration):
     >>> batch = tok.encode_histories([["i1", "i2"]], users=["u1"], return_tensors="pt")
     >>> model.generate(**batch).shape[0]
     20
+
     ```
     """
 

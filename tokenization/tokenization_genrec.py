@@ -122,6 +122,7 @@ class GenRecTokenizer(PreTrainedTokenizerFast):
     [0, 0, 0, 0, 1, 1, 1, 3, 3, 3, 0, 0]
     >>> tok.decode_items([tok.item_labels(["B02"])[0]])
     ['B02']
+
     ```
     """
 

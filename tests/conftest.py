@@ -1,0 +1,55 @@
+"""Shared fixtures: tiny real objects (no mocks), one thread, nothing downloaded."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(1)  # tiny models: one thread is many times faster than two on this CPU
+
+from genrec_hf import GenRecConfig, GenRecForConditionalGeneration, GenRecTokenizer  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = dict(d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+            decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=64)
+
+
+@pytest.fixture
+def tokenizer() -> GenRecTokenizer:
+    items = [f"B{n:04d}X" for n in range(1, 121)]  # ASIN-like raw ids; model ids 1..120
+    users = ["alice", "bob", 42]
+    return GenRecTokenizer.from_catalogue(items, users, model_max_length=64)
+
+
+@pytest.fixture
+def model(tokenizer) -> GenRecForConditionalGeneration:
+    torch.manual_seed(0)
+    config = GenRecConfig.from_preset("small", tokenizer, **TINY)
+    return GenRecForConditionalGeneration(config).eval()
+
+
+def run_python(code: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 300) -> str:
+    """Run code in a fresh interpreter; fail with its output if it fails."""
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    full_env.pop("PYTHONPATH", None)
+    result = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=full_env, capture_output=True, text=True,
+                            timeout=timeout)
+    assert result.returncode == 0, f"subprocess failed:\nSTDOUT:\n{result.stdout}\nSTDERR:\n{result.stderr}"
+    return result.stdout
+
+
+# Prepended to subprocess code: makes `import genrec_hf` fail, as on a machine without the package.
+HIDE_GENREC_HF = """
+import sys
+class _HideGenRec:
+    def find_spec(self, name, path=None, target=None):
+        if name == "genrec_hf" or name.startswith("genrec_hf."):
+            raise ModuleNotFoundError("genrec_hf is hidden in this test")
+        return None
+sys.meta_path.insert(0, _HideGenRec())
+"""

@@ -1,0 +1,231 @@
+"""GenRec models: ID embeddings (paper eq. 2), generation, save/load through the Auto classes, from_bart."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForSeq2SeqLM,
+    AutoTokenizer,
+    BartConfig,
+    BartForConditionalGeneration,
+    BartTokenizer,
+)
+
+from genrec_hf import (
+    GenRecConfig,
+    GenRecForConditionalGeneration,
+    GenRecModel,
+    GenRecTokenizer,
+    check_compatible,
+)
+
+from .conftest import TINY
+
+
+def encode(tokenizer, **kwargs):
+    histories = [["B0001X", "B0002X", "B0030X"], ["B0100X", "B0007X"]]
+    return tokenizer.encode_histories(histories, users=["alice", 42], return_tensors="pt", **kwargs)
+
+
+def encoder_output(model, batch, **overrides):
+    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "user_ids", "item_ids")}
+    inputs.update(overrides)
+    return model.get_encoder()(**inputs).last_hidden_state
+
+
+def test_item_ids_change_the_encoder_output(model, tokenizer):
+    batch = encode(tokenizer)
+    shuffled = batch["item_ids"].clone()
+    shuffled[shuffled > 0] = 55
+    assert not torch.allclose(encoder_output(model, batch), encoder_output(model, batch, item_ids=shuffled))
+
+
+def test_user_ids_change_the_encoder_output(model, tokenizer):
+    batch = encode(tokenizer)
+    other_user = batch["user_ids"].clone()
+    other_user[other_user > 0] = 2
+    assert not torch.allclose(encoder_output(model, batch), encoder_output(model, batch, user_ids=other_user))
+
+
+def test_id_zero_contributes_nothing(model, tokenizer):
+    batch = encode(tokenizer)
+    zeros = torch.zeros_like(batch["item_ids"])
+    without = encoder_output(model, batch, user_ids=None, item_ids=None)
+    torch.testing.assert_close(encoder_output(model, batch, user_ids=zeros, item_ids=zeros), without)
+    assert not model.model.encoder.embed_items.weight[0].any()
+
+
+def test_encoder_input_is_the_sum_of_token_position_user_and_item_embeddings(model, tokenizer):
+    batch = encode(tokenizer)
+    encoder = model.model.encoder
+    seen = {}
+    handle = encoder.layernorm_embedding.register_forward_hook(lambda m, args, out: seen.setdefault("x", args[0]))
+    encoder_output(model, batch)
+    handle.remove()
+    ids = batch["input_ids"]
+    expected = (encoder.embed_tokens(ids) + encoder.embed_positions(ids) + encoder.embed_users(batch["user_ids"])
+                + encoder.embed_items(batch["item_ids"]))
+    torch.testing.assert_close(seen["x"], expected)
+
+
+def test_decoder_shares_the_token_embeddings_and_has_no_id_tables(model):
+    assert model.model.decoder.embed_tokens.weight is model.model.shared.weight
+    assert model.model.encoder.embed_tokens.weight is model.model.shared.weight
+    assert not any("embed_users" in n or "embed_items" in n for n, _ in model.model.decoder.named_parameters())
+
+
+def test_generate_runs_the_encoder_once_and_never_feeds_ids_to_the_decoder(model, tokenizer):
+    batch = encode(tokenizer)
+    encoder_calls, decoder_kwargs = [], []
+    h1 = model.model.encoder.register_forward_pre_hook(
+        lambda m, args, kwargs: encoder_calls.append(set(kwargs)), with_kwargs=True)
+    h2 = model.model.decoder.register_forward_pre_hook(
+        lambda m, args, kwargs: decoder_kwargs.append(set(kwargs)), with_kwargs=True)
+    prepared = []
+    original = model.prepare_inputs_for_generation
+    model.prepare_inputs_for_generation = lambda *args, **kwargs: prepared.append(set(kwargs)) or original(*args, **kwargs)
+    try:
+        model.generate(**batch)
+    finally:
+        h1.remove(), h2.remove()
+        del model.prepare_inputs_for_generation
+    assert len(encoder_calls) == 1 and {"user_ids", "item_ids"} <= encoder_calls[0]
+    assert len(decoder_kwargs) >= 2  # one call per decoding step
+    for keys in decoder_kwargs + prepared:
+        assert not keys & {"user_ids", "item_ids"}
+
+
+def test_twenty_beam_generation_returns_twenty_sequences_per_history(model, tokenizer):
+    batch = encode(tokenizer)
+    sequences = model.generate(**batch, num_beams=20, num_return_sequences=20)
+    assert sequences.shape[0] == 2 * 20
+    assert model.generation_config.num_beams == 20 and model.generation_config.num_return_sequences == 20
+    assert model.generate(**batch).shape == sequences.shape  # the same by default
+
+
+def test_generation_is_deterministic(model, tokenizer):
+    batch = encode(tokenizer)
+    assert torch.equal(model.generate(**batch), model.generate(**batch))
+
+
+def test_training_loss_reaches_the_id_tables(model, tokenizer):
+    model.train()
+    batch = encode(tokenizer, targets=["B0004X", "B0008X"])
+    model(**batch).loss.backward()
+    assert model.model.encoder.embed_items.weight.grad[1].abs().sum() > 0
+    assert model.model.encoder.embed_users.weight.grad[3].abs().sum() > 0
+    assert model.model.encoder.embed_items.weight.grad[0].abs().sum() == 0  # row 0 stays zero
+
+
+def test_out_of_range_ids_are_a_clear_error(model, tokenizer):
+    batch = encode(tokenizer)
+    batch["item_ids"][0, 4] = 121
+    with pytest.raises(ValueError, match="item_ids contains 121"):
+        model(**batch, decoder_input_ids=torch.tensor([[2], [2]]))
+
+
+def test_presets_have_the_documented_sizes():
+    base = GenRecConfig.from_preset("bart-base", num_users=10, num_items=10)
+    assert (base.encoder_layers, base.decoder_layers, base.encoder_attention_heads, base.d_model) == (6, 6, 12, 768)
+    small = GenRecConfig.from_preset("small")
+    assert small.d_model < base.d_model
+    with pytest.raises(ValueError, match="unknown preset"):
+        GenRecConfig.from_preset("huge")
+
+
+def test_config_rejects_unknown_policy():
+    with pytest.raises(ValueError, match="unknown_id_policy"):
+        GenRecConfig(unknown_id_policy="guess")
+
+
+# --- save / load ----------------------------------------------------------------------------------
+@pytest.fixture
+def saved(model, tokenizer, tmp_path):
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    return tmp_path
+
+
+def test_saved_folder_is_safetensors_with_remote_code_and_full_auto_map(saved):
+    files = {p.name for p in saved.iterdir()}
+    assert "model.safetensors" in files and not any(f.endswith((".bin", ".pt")) for f in files)
+    assert {"modeling_genrec.py", "configuration_genrec.py", "tokenization_genrec.py", "genrec_id_map.json"} <= files
+    config = AutoConfig.from_pretrained(saved)
+    assert config.auto_map == {
+        "AutoConfig": "configuration_genrec.GenRecConfig",
+        "AutoModel": "modeling_genrec.GenRecModel",
+        "AutoModelForSeq2SeqLM": "modeling_genrec.GenRecForConditionalGeneration",
+    }
+
+
+def test_auto_classes_reload_identical_logits(model, tokenizer, saved):
+    batch = encode(tokenizer, targets=["B0004X", "B0008X"])
+    expected = model(**batch)
+    reloaded = AutoModelForSeq2SeqLM.from_pretrained(saved).eval()
+    assert type(reloaded) is GenRecForConditionalGeneration
+    assert torch.equal(reloaded(**batch).logits, expected.logits)
+    bare = AutoModel.from_pretrained(saved).eval()
+    assert type(bare) is GenRecModel
+    labels = batch.pop("labels")
+    decoder_input_ids = model.prepare_decoder_input_ids_from_labels(labels.clamp(min=1))
+    assert torch.equal(bare(**batch, decoder_input_ids=decoder_input_ids).last_hidden_state,
+                       model.model(**batch, decoder_input_ids=decoder_input_ids).last_hidden_state)
+    assert type(AutoConfig.from_pretrained(saved)) is GenRecConfig
+    loaded_tokenizer = AutoTokenizer.from_pretrained(saved)
+    assert type(loaded_tokenizer) is GenRecTokenizer
+    assert loaded_tokenizer.items.raw_ids == tokenizer.items.raw_ids
+    assert torch.equal(reloaded.generate(**batch), model.generate(**batch))
+
+
+def test_mismatched_tokenizer_and_model_are_a_clear_error(model):
+    other = GenRecTokenizer.from_catalogue(items=[f"x{n}" for n in range(99)], users=["alice", "bob", 42])
+    with pytest.raises(ValueError, match="the model has 120 items, the tokenizer 99"):
+        check_compatible(model, other)
+
+
+# --- from_bart ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_bart(tmp_path_factory):
+    """A tiny BART checkpoint with a byte-level BPE tokenizer, trained here: nothing is downloaded."""
+    import json
+
+    from tokenizers import ByteLevelBPETokenizer
+
+    folder = tmp_path_factory.mktemp("tiny-bart")
+    corpus = [f"user_{u} " + " ".join(f"item_{(u * 7 + k * 13) % 997}" for k in range(8)) for u in range(300)]
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(corpus, vocab_size=400, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    model_json = json.loads(bpe._tokenizer.to_str())["model"]
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model_json["merges"]]
+    BartTokenizer(vocab=model_json["vocab"], merges=merges).save_pretrained(folder)
+    torch.manual_seed(1)
+    config = BartConfig(vocab_size=len(model_json["vocab"]), **{k: v for k, v in TINY.items()})
+    BartForConditionalGeneration(config).save_pretrained(folder)
+    return folder
+
+
+def test_from_bart_keeps_the_bart_weights_and_adds_fresh_id_tables(tiny_bart):
+    bart_tokenizer = AutoTokenizer.from_pretrained(tiny_bart)
+    tokenizer = GenRecTokenizer.from_bart_tokenizer(bart_tokenizer, items=[f"p{n}" for n in range(50)], users=["u"])
+    model = GenRecForConditionalGeneration.from_bart(str(tiny_bart), tokenizer)
+    bart = BartForConditionalGeneration.from_pretrained(tiny_bart)
+    bart_state, state = bart.state_dict(), model.state_dict()
+    assert set(state) - set(bart_state) == {"model.encoder.embed_users.weight", "model.encoder.embed_items.weight"}
+    for name, tensor in bart_state.items():
+        assert torch.equal(state[name], tensor), name
+    assert model.model.encoder.embed_items.weight.shape == (51, TINY["d_model"])
+    assert model.model.encoder.embed_users.weight.shape == (2, TINY["d_model"])
+    assert model.lm_head.weight is model.model.shared.weight
+    check_compatible(model, tokenizer)
+    batch = tokenizer.encode_histories([["p1", "p2"]], users=["u"], return_tensors="pt")
+    assert model.generate(**batch).shape[0] == 20
+
+
+def test_bart_derived_tokenizer_tokenizes_a_word_alike_everywhere(tiny_bart):
+    tokenizer = GenRecTokenizer.from_bart_tokenizer(AutoTokenizer.from_pretrained(tiny_bart), items=range(1, 60))
+    batch = tokenizer.encode_histories([[3, 45]])
+    assert tokenizer("item_3 item_45<mask>")["input_ids"] == batch["input_ids"][0]
+    assert tokenizer.decode_items(tokenizer.item_labels(list(range(1, 60)))) == list(range(1, 60))
