@@ -62,3 +62,8 @@ def test_portable_files_import_only_torch_transformers_tokenizers_and_siblings()
                 assert roots <= allowed, f"{path.name} imports {roots - allowed}"
             if folder == "tokenization":
                 assert "modeling" not in path.read_text().replace("modeling code", "")
+
+
+def test_readme_usage_example_runs(tmp_path):
+    out = run_python((REPO / "examples" / "usage.py").read_text(), cwd=tmp_path)
+    assert out.strip().splitlines()[-1] == "GenRecForConditionalGeneration GenRecTokenizer"
