@@ -60,6 +60,7 @@ class GenRecConfig(BartConfig):
             ``"error"`` raises, ``"unk"`` keeps its place as ``[UNK]`` with ID 0, ``"skip"`` drops it.
         max_item_tokens: tokens one item takes in the decoder (sets the generation length).
         num_recommendations: how many items ``generate`` returns per history by default (beam width).
+        label_smoothing: label smoothing of the training cross-entropy.
 
     Example:
 
@@ -79,6 +80,7 @@ class GenRecConfig(BartConfig):
     unknown_id_policy: str = "error"
     max_item_tokens: int = 8
     num_recommendations: int = 20
+    label_smoothing: float = 0.0
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)

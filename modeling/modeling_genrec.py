@@ -16,7 +16,12 @@ import torch
 from torch import nn
 from transformers import BartForConditionalGeneration, BartModel, GenerationConfig
 from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput, Seq2SeqModelOutput
-from transformers.models.bart.modeling_bart import BartDecoder, BartEncoder, BartScaledWordEmbedding
+from transformers.models.bart.modeling_bart import (
+    BartDecoder,
+    BartEncoder,
+    BartScaledWordEmbedding,
+    shift_tokens_right,
+)
 
 from .configuration_genrec import GenRecConfig
 
@@ -157,6 +162,9 @@ class GenRecForConditionalGeneration(BartForConditionalGeneration):
     """
 
     config_class = GenRecConfig
+    # forward normalises its loss by the Trainer's `num_items_in_batch` (label tokens in the global batch),
+    # which keeps the loss exact under gradient accumulation and DDP.
+    accepts_loss_kwargs = True
 
     def __init__(self, config: GenRecConfig):
         super(BartForConditionalGeneration, self).__init__(config)  # BartPreTrainedModel
@@ -199,6 +207,17 @@ class GenRecForConditionalGeneration(BartForConditionalGeneration):
         use_cache: bool | None = None,
         **kwargs: Any,
     ) -> Seq2SeqLMOutput:
+        """Seq2seq forward; with ``labels`` the loss is the token cross-entropy of the label items.
+
+        ``num_items_in_batch`` (passed by the Trainer) turns the per-batch mean into sum / global count.
+        """
+        num_items_in_batch = kwargs.pop("num_items_in_batch", None)
+        if labels is not None:
+            use_cache = False
+            if decoder_input_ids is None and decoder_inputs_embeds is None:
+                decoder_input_ids = shift_tokens_right(
+                    labels, self.config.pad_token_id, self.config.decoder_start_token_id
+                )
         if encoder_outputs is None:
             encoder_outputs = self.model.encoder(
                 input_ids=input_ids,
@@ -208,7 +227,7 @@ class GenRecForConditionalGeneration(BartForConditionalGeneration):
                 inputs_embeds=inputs_embeds,
                 **kwargs,
             )
-        return super().forward(
+        outputs = super().forward(
             input_ids=input_ids,
             attention_mask=attention_mask,
             decoder_input_ids=decoder_input_ids,
@@ -216,10 +235,28 @@ class GenRecForConditionalGeneration(BartForConditionalGeneration):
             encoder_outputs=encoder_outputs,
             past_key_values=past_key_values,
             decoder_inputs_embeds=decoder_inputs_embeds,
-            labels=labels,
             use_cache=use_cache,
             **kwargs,
         )
+        if labels is not None:
+            outputs.loss = self.label_loss(outputs.logits, labels, num_items_in_batch)
+        return outputs
+
+    def label_loss(
+        self, logits: torch.Tensor, labels: torch.Tensor, num_items_in_batch: torch.Tensor | int | None = None
+    ) -> torch.Tensor:
+        """Cross-entropy over label tokens (``-100`` ignored), with ``config.label_smoothing``."""
+        labels = labels.to(logits.device)
+        loss = nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]).float(),
+            labels.reshape(-1),
+            ignore_index=-100,
+            reduction="mean" if num_items_in_batch is None else "sum",
+            label_smoothing=self.config.label_smoothing,
+        )
+        if num_items_in_batch is not None:
+            loss = loss / torch.as_tensor(num_items_in_batch, device=loss.device)
+        return loss
 
     @torch.no_grad()
     def generate(
