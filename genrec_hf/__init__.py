@@ -6,7 +6,7 @@ AutoTokenizer, so saved folders and Hub repos load through the Auto classes.
 
 from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM, AutoTokenizer
 
-from .collators import NextItemCollator
+from .collators import ClozeCollator, NextItemCollator
 from .metrics import ranking_metrics
 from .modeling import PRESETS, GenRecConfig, GenRecEncoder, GenRecForConditionalGeneration, GenRecModel
 from .tokenization import GenRecTokenizer, raw_id_key
@@ -34,6 +34,7 @@ __all__ = [
     "raw_id_key",
     "check_compatible",
     "NextItemCollator",
+    "ClozeCollator",
     "ranking_metrics",
     "__version__",
 ]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from transformers import BatchEncoding
@@ -48,4 +49,59 @@ class NextItemCollator:
             max_length=self.max_length,
             return_tensors="pt",
             unknown_id_policy=self.unknown_id_policy,
+        )
+
+
+@dataclass
+class ClozeCollator:
+    """Pretraining (paper section 4.2, Figure 2): exactly ONE item of each sequence, anywhere in it, is
+    replaced by ``[MASK]``; the label is that item's tokens.
+
+    Examples are dicts with ``items`` (a training sequence, oldest first) and optionally ``user``. The
+    mask position is drawn afresh at every call, so each epoch masks different items, from a generator
+    seeded by ``seed``: the same seed and batch order give the same masks. When a sequence is longer than
+    ``max_length``, the position is drawn among the items that survive truncation.
+
+    Example:
+
+    ```python
+    >>> from genrec_hf import ClozeCollator, GenRecTokenizer
+    >>> tok = GenRecTokenizer.from_catalogue(items=["a", "b", "c"], users=["u"])
+    >>> batch = ClozeCollator(tok, seed=0)([{"user": "u", "items": ["a", "b", "c"]}])
+    >>> (batch["input_ids"] == tok.mask_token_id).sum().item(), tok.decode_items(batch["labels"])
+    (1, ['b'])
+
+    ```
+    """
+
+    tokenizer: GenRecTokenizer
+    seed: int = 0
+    max_length: int | None = None
+    is_indexed: bool = False
+    _rng: random.Random = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def __call__(self, examples: Sequence[dict[str, Any]]) -> BatchEncoding:
+        if not examples:
+            raise ValueError("cannot collate an empty batch")
+        positions = []
+        for index, example in enumerate(examples):
+            if "items" not in example:
+                raise ValueError(f"example {index} has no 'items' (the training sequence to mask)")
+            items = example["items"]
+            fitting = self.tokenizer.items_that_fit(items, example.get("user"), append_mask=False,
+                                                    is_indexed=self.is_indexed, max_length=self.max_length,
+                                                    unknown_id_policy="error")
+            positions.append(len(items) - fitting + self._rng.randrange(fitting))
+        return self.tokenizer.encode_histories(
+            [e["items"] for e in examples],
+            users=[e.get("user") for e in examples],
+            mask_positions=positions,
+            append_mask=False,
+            is_indexed=self.is_indexed,
+            max_length=self.max_length,
+            return_tensors="pt",
+            unknown_id_policy="error",
         )

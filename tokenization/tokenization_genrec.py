@@ -427,16 +427,7 @@ class GenRecTokenizer(PreTrainedTokenizerFast):
         for b, items in enumerate(item_lists):
             user_id = user_list[b]
             user_part = user_tokens[b] if user_id else ([self.unk_token_id] if user_id == 0 else [])
-            fixed = 2 + len(user_part) + (1 if append_mask else 0)
-            budget = max_length - fixed
-            keep_from = len(items)
-            used = 0
-            while keep_from > 0:
-                cost = len(item_tokens[items[keep_from - 1]]) or 1
-                if used + cost > budget:
-                    break
-                used += cost
-                keep_from -= 1
+            keep_from = len(items) - self._count_fitting(items, len(user_part), append_mask, max_length)
             if keep_from == len(items):
                 raise ValueError(f"history {b}: max_length={max_length} cannot hold a single item")
             masked = None
@@ -481,6 +472,38 @@ class GenRecTokenizer(PreTrainedTokenizerFast):
             del rows["labels"]
         rows["attention_mask"] = [[1] * len(ids) for ids in rows["input_ids"]]
         return self._pad_rows(rows, padding, max_length, return_tensors)
+
+    def _count_fitting(self, items: Sequence[int], user_tokens: int, append_mask: bool, max_length: int) -> int:
+        """How many of the newest items fit beside [BEG], the user word, [MASK] and [END]."""
+        item_tokens = self.item_token_ids
+        budget = max_length - 2 - user_tokens - (1 if append_mask else 0)
+        used = count = 0
+        for item in reversed(items):
+            used += len(item_tokens[item]) or 1  # an unknown item is one [UNK]
+            if used > budget:
+                break
+            count += 1
+        return count
+
+    def items_that_fit(
+        self,
+        history: Sequence[RawId],
+        user: RawId | None = None,
+        *,
+        append_mask: bool = True,
+        is_indexed: bool = False,
+        max_length: int | None = None,
+        unknown_id_policy: str | None = None,
+    ) -> int:
+        """How many of the newest items of ``history`` ``encode_histories`` keeps within ``max_length``.
+
+        A cloze collator picks its mask position among these, so the masked item is never truncated away.
+        """
+        policy = unknown_id_policy or self.unknown_id_policy
+        items = self._resolve_items(history, 0, is_indexed, policy)
+        user_id = self._resolve_user(user, 0, is_indexed, policy)
+        user_tokens = len(self._user_token_ids([user_id])[0]) if user_id else (1 if user_id == 0 else 0)
+        return self._count_fitting(items, user_tokens, append_mask, max_length or self.model_max_length)
 
     def _pad_rows(self, rows: dict[str, list[list[int]]], padding: bool | str, max_length: int, return_tensors):
         if padding in ("longest", "max_length"):
