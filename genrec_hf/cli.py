@@ -1,31 +1,113 @@
-"""The ``genrec-hf`` command line."""
+"""The ``genrec-hf`` command line: ``quickstart``, ``train``, ``evaluate``."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
+
+
+def _data_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True,
+                        help="a P5 folder (e.g. ../shared/data/beauty), an interaction log (.csv/.tsv/.parquet) "
+                             "or 'synthetic'")
+    parser.add_argument("--ids", choices=("sequential", "random"), default="random",
+                        help="id protocol: the data set's own ids (the paper's; they leak the answer) or a seeded "
+                             "random renumbering")
+    parser.add_argument("--id-seed", type=int, default=0, help="seed of the random renumbering")
+    parser.add_argument("--user-column", default="user")
+    parser.add_argument("--item-column", default="item")
+    parser.add_argument("--time-column", default="timestamp", help="'' to keep the row order")
+    parser.add_argument("--k-core", type=int, default=5)
+
+
+def _load(args: argparse.Namespace):
+    from .data import load_data
+
+    return load_data(args.data, ids=args.ids, seed=args.id_seed, user_column=args.user_column,
+                     item_column=args.item_column, time_column=args.time_column or None, k=args.k_core)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="genrec-hf", description="GenRec generative sequential recommender")
     commands = parser.add_subparsers(dest="command", required=True)
+
     quick = commands.add_parser("quickstart", help="train a small GenRec on built-in synthetic data and recommend")
     quick.add_argument("--output", default="runs/quickstart", help="folder for the model and metrics.json")
     quick.add_argument("--epochs", type=int, default=8)
     quick.add_argument("--seed", type=int, default=0)
     quick.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest for the small model)")
+
+    train = commands.add_parser("train", help="pretrain (cloze) and fine-tune GenRec, evaluate, save")
+    _data_arguments(train)
+    train.add_argument("--output", required=True, help="run folder: checkpoint/, metrics.json, training_curves.png")
+    train.add_argument("--preset", choices=("small", "bart-base"), default="small")
+    train.add_argument("--pretrain-epochs", type=int, default=10)
+    train.add_argument("--finetune-epochs", type=int, default=10)
+    train.add_argument("--no-pretrain", action="store_true", help="skip pretraining (the paper's ablation)")
+    train.add_argument("--no-finetune", action="store_true", help="skip fine-tuning")
+    train.add_argument("--prefixes", action="store_true",
+                       help="fine-tune on every prefix of each training sequence, not only its last item")
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--label-smoothing", type=float, default=0.0)
+    train.add_argument("--max-length", type=int, default=512)
+    train.add_argument("--eval-users", type=int, default=2000,
+                       help="validation users scored each epoch for model selection (0 = all)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+
+    evaluate = commands.add_parser("evaluate", help="re-score a checkpoint on a data set's leave-one-out split")
+    evaluate.add_argument("checkpoint")
+    _data_arguments(evaluate)
+    evaluate.add_argument("--splits", default="test", help="comma-separated: validation,test")
+    evaluate.add_argument("--exclude-history", action="store_true")
+    evaluate.add_argument("--output", help="write the metrics JSON here as well")
     args = parser.parse_args(argv)
 
-    if args.command == "quickstart":
-        from .quickstart import run
+    try:
+        if args.command == "quickstart":
+            from .quickstart import run
 
-        results = run(output_dir=args.output, epochs=args.epochs, seed=args.seed, threads=args.threads)
-        for example in results.pop("examples"):
-            print(f"user {example['user']}: ... {example['last_items']} -> top-5 {example['top5']}"
-                  f" (held out: {example['held_out']})")
-        print(json.dumps(results, indent=2))
-        print(f"model saved to {args.output}/model")
+            results = run(output_dir=args.output, epochs=args.epochs, seed=args.seed, threads=args.threads)
+            for example in results.pop("examples"):
+                print(f"user {example['user']}: ... {example['last_items']} -> top-5 {example['top5']}"
+                      f" (held out: {example['held_out']})")
+            print(json.dumps(results, indent=2))
+            print(f"model saved to {args.output}/model")
+        elif args.command == "train":
+            from .training import TrainOptions, describe, train_genrec
+
+            options = TrainOptions(
+                preset=args.preset,
+                pretrain_epochs=0 if args.no_pretrain else args.pretrain_epochs,
+                finetune_epochs=0 if args.no_finetune else args.finetune_epochs,
+                prefixes=args.prefixes, batch_size=args.batch_size, learning_rate=args.lr,
+                max_length=args.max_length, eval_users=args.eval_users or None, seed=args.seed,
+                threads=args.threads, config_overrides={"label_smoothing": args.label_smoothing},
+            )
+            results = train_genrec(_load(args), args.output, options)
+            print(describe(results))
+            print(f"checkpoint, metrics.json and training_curves.png in {args.output}")
+        elif args.command == "evaluate":
+            from .provenance import write_json_atomic
+            from .training import evaluate_checkpoint
+
+            splits = tuple(s.strip() for s in args.splits.split(",") if s.strip())
+            bad = set(splits) - {"validation", "test"}
+            if bad:
+                parser.error(f"unknown split(s) {sorted(bad)}: choose from validation, test")
+            if not Path(args.checkpoint).is_dir():
+                parser.error(f"{args.checkpoint}: not a checkpoint folder")
+            results = evaluate_checkpoint(args.checkpoint, _load(args), splits=splits,
+                                          exclude_history=args.exclude_history)
+            if args.output:
+                write_json_atomic(args.output, results)
+            print(json.dumps({s: results[s] for s in splits}, indent=2))
+    except (ValueError, KeyError, FileNotFoundError) as error:
+        print(f"genrec-hf {args.command}: error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -324,3 +324,18 @@ def max_history_baseline(histories: Sequence[Sequence[int]], num_items: int, top
         top = max(history)
         ranked.append([i for i in range(top + 1, top + 1 + top_k) if i <= num_items])
     return ranked
+
+
+def load_data(source: str | Path, ids: str = "sequential", seed: int = 0, **log_options: Any) -> SequenceData:
+    """Load ``source``: ``"synthetic"`` (built-in), a P5 folder / ``sequential_data.txt``, or an interaction
+    log (.csv / .tsv / .parquet, with ``log_options`` for ``load_interactions``)."""
+    if str(source) == "synthetic":
+        from .synthetic import synthetic_interactions
+
+        sequences = synthetic_interactions(seed=seed)
+        items = list(dict.fromkeys(item for _, history in sequences for item in history))
+        return leave_one_out(sequences, items, [u for u, _ in sequences], ids=ids, seed=seed, source="synthetic")
+    path = Path(source)
+    if path.is_dir() or path.name == "sequential_data.txt":
+        return load_p5(path, ids=ids, seed=seed)
+    return load_interactions(path, ids=ids, seed=seed, **log_options)

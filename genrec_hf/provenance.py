@@ -1,0 +1,65 @@
+"""Where a result came from: command, git commit, machine, library versions; and atomic JSON writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+LIBRARIES = ("genrec-hf", "torch", "transformers", "tokenizers", "datasets", "huggingface_hub", "safetensors",
+             "evaluate", "accelerate")
+
+
+def git_commit(cwd: str | Path | None = None) -> str | None:
+    """The current commit (with ``-dirty`` if the tree has uncommitted changes), or None outside git."""
+    cwd = Path(cwd or Path(__file__).resolve().parent)
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
+        if commit.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return commit.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def environment() -> dict[str, Any]:
+    """Machine and library versions for a results file."""
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    try:
+        import torch
+
+        threads = torch.get_num_threads()
+        accelerator = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except ImportError:  # pragma: no cover - torch is a dependency
+        threads, accelerator = None, None
+    return {
+        "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
+        "git_commit": git_commit(),
+        "machine": {"platform": platform.platform(), "processor": platform.machine(), "cpus": os.cpu_count(),
+                    "torch_threads": threads, "accelerator": accelerator, "python": platform.python_version()},
+        "versions": versions,
+    }
+
+
+def write_json_atomic(path: str | Path, payload: Any) -> None:
+    """Write JSON so that a reader (or a kill) never sees a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
+        json.dump(payload, handle, indent=2, default=str)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(handle.name, path)

@@ -1,0 +1,250 @@
+"""End-to-end GenRec training: cloze pretraining, next-item fine-tuning, ranking evaluation, outputs.
+
+Used by ``genrec-hf train``; every step is the HF Trainer (``GenRecTrainer``) with the cloze collators.
+Model selection uses the validation split only; the test split is scored once, at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import Seq2SeqTrainingArguments, set_seed
+
+from .collators import ClozeCollator, NextItemCollator
+from .data import SequenceData, finetune_examples, max_history_baseline
+from .metrics import ranking_metrics
+from .modeling import GenRecConfig, GenRecForConditionalGeneration
+from .provenance import environment, write_json_atomic
+from .trainer import GenRecTrainer
+
+SELECTION_METRIC = "ndcg@10"
+
+
+@dataclass
+class TrainOptions:
+    """What ``train_genrec`` does; every field lands in ``metrics.json``."""
+
+    preset: str = "small"
+    pretrain_epochs: int = 10
+    finetune_epochs: int = 10
+    prefixes: bool = False
+    batch_size: int = 64
+    eval_batch_size: int = 64
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.05
+    max_length: int = 512
+    seed: int = 0
+    threads: int | None = None
+    eval_users: int | None = 2000
+    top_k: int = 20
+    logging_steps: int = 50
+    config_overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def _arguments(output_dir: Path, options: TrainOptions, epochs: int, select: bool) -> Seq2SeqTrainingArguments:
+    return Seq2SeqTrainingArguments(
+        output_dir=str(output_dir),
+        num_train_epochs=epochs,
+        per_device_train_batch_size=options.batch_size,
+        per_device_eval_batch_size=options.eval_batch_size,
+        learning_rate=options.learning_rate,
+        weight_decay=options.weight_decay,
+        warmup_steps=options.warmup_ratio,
+        lr_scheduler_type="linear",
+        eval_strategy="epoch",
+        save_strategy="epoch" if select else "no",
+        save_total_limit=1 if select else None,
+        load_best_model_at_end=select,
+        metric_for_best_model=SELECTION_METRIC if select else None,
+        greater_is_better=True,
+        logging_strategy="steps",
+        logging_steps=options.logging_steps,
+        report_to=[],
+        seed=options.seed,
+        data_seed=options.seed,
+        use_cpu=not torch.cuda.is_available(),
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+    )
+
+
+def _evaluation_arguments(output_dir: Path, batch_size: int) -> Seq2SeqTrainingArguments:
+    return Seq2SeqTrainingArguments(output_dir=str(output_dir), per_device_eval_batch_size=batch_size,
+                                    report_to=[], use_cpu=not torch.cuda.is_available())
+
+
+def baselines(data: SequenceData, tokenizer: Any) -> dict[str, dict[str, dict[str, float]]]:
+    """No-learning baselines on validation and test: max(history)+k (model ids) and most popular."""
+    popular_counts = Counter(item for items in data.splits["train"]["items"] for item in items)
+    popular = [tokenizer.item_to_id(item) for item, _ in popular_counts.most_common(20)]
+    results: dict[str, dict[str, dict[str, float]]] = {"max_history_plus_k": {}, "most_popular": {}}
+    for split in ("validation", "test"):
+        rows = data.splits[split]
+        histories = [[tokenizer.item_to_id(i) for i in h] for h in rows["history"]]
+        targets = [tokenizer.item_to_id(t) for t in rows["target"]]
+        results["max_history_plus_k"][split] = ranking_metrics(
+            max_history_baseline(histories, tokenizer.num_items), targets)
+        results["most_popular"][split] = ranking_metrics([popular] * len(targets), targets)
+    return results
+
+
+def plot_history(history: dict[str, list[dict[str, Any]]], path: Path, title: str) -> None:
+    """Training loss and validation HR@10 / NDCG@10 per epoch, pretraining then fine-tuning."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (loss_axis, metric_axis) = plt.subplots(1, 2, figsize=(11, 4))
+    offset = 0.0
+    for stage, logs in history.items():
+        losses = [(offset + log["epoch"], log["loss"]) for log in logs if "loss" in log and "epoch" in log]
+        evals = [(offset + log["epoch"], log) for log in logs if "eval_hr@10" in log and "epoch" in log]
+        if losses:
+            loss_axis.plot(*zip(*losses), label=f"{stage} loss")
+        for name, style in (("hr@10", "-o"), ("ndcg@10", "--s")):
+            if evals:
+                metric_axis.plot([e for e, _ in evals], [log[f"eval_{name}"] for _, log in evals], style,
+                                 label=f"{stage} {name}")
+        epochs = [log["epoch"] for log in logs if "epoch" in log]
+        if epochs:
+            offset += max(epochs)
+            loss_axis.axvline(offset, color="grey", lw=0.5)
+    loss_axis.set(xlabel="epoch (pretraining, then fine-tuning)", ylabel="training loss (token cross-entropy)")
+    metric_axis.set(xlabel="epoch (pretraining, then fine-tuning)", ylabel="validation metric")
+    for axis in (loss_axis, metric_axis):
+        axis.grid(alpha=0.3)
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(fontsize=8)
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptions | None = None) -> dict[str, Any]:
+    """Pretrain (cloze), fine-tune (appended ``[MASK]``), select on validation, score test once, save.
+
+    Writes ``output_dir/checkpoint`` (model + tokenizer, safetensors), ``metrics.json`` and
+    ``training_curves.png``; returns the metrics dictionary.
+    """
+    options = options or TrainOptions()
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    set_seed(options.seed)
+    started = time.perf_counter()
+    tokenizer = data.tokenizer(model_max_length=options.max_length)
+    config = GenRecConfig.from_preset(options.preset, tokenizer, **options.config_overrides)
+    model = GenRecForConditionalGeneration(config)
+    validation = data.splits["validation"]
+    selection_set = validation
+    if options.eval_users and options.eval_users < len(validation):
+        selection_set = validation.shuffle(seed=options.seed).select(range(options.eval_users))
+    history: dict[str, list[dict[str, Any]]] = {}
+    timings: dict[str, float] = {}
+
+    stages = []
+    if options.pretrain_epochs > 0:
+        stages.append(("pretrain", options.pretrain_epochs, data.splits["train"], ClozeCollator(
+            tokenizer, seed=options.seed, max_length=options.max_length), False))
+    if options.finetune_epochs > 0:
+        examples = finetune_examples(data.splits["train"], prefixes=options.prefixes)
+        stages.append(("finetune", options.finetune_epochs, examples, NextItemCollator(
+            tokenizer, max_length=options.max_length), True))
+    for stage, epochs, train_set, collator, select in stages:
+        stage_started = time.perf_counter()
+        trainer = GenRecTrainer(
+            model=model,
+            args=_arguments(output_dir / stage, options, epochs, select),
+            train_dataset=train_set,
+            eval_dataset=selection_set,
+            data_collator=collator,
+            processing_class=tokenizer,
+            top_k=options.top_k,
+        )
+        trainer.train()
+        model = trainer.model
+        history[stage] = trainer.state.log_history
+        timings[f"{stage}_s"] = round(time.perf_counter() - stage_started, 1)
+        if select:
+            history[stage + "_best_checkpoint"] = [{"path": trainer.state.best_model_checkpoint,
+                                                    "metric": trainer.state.best_metric}]
+
+    final = GenRecTrainer(model=model, args=_evaluation_arguments(output_dir / "evaluate", options.eval_batch_size),
+                          processing_class=tokenizer, top_k=options.top_k)
+    eval_started = time.perf_counter()
+    validation_metrics = final.evaluate(validation, metric_key_prefix="validation")
+    test_metrics = final.evaluate(data.splits["test"], metric_key_prefix="test")  # once, at the end
+    timings["evaluate_s"] = round(time.perf_counter() - eval_started, 1)
+    timings["total_s"] = round(time.perf_counter() - started, 1)
+
+    checkpoint = output_dir / "checkpoint"
+    model.save_pretrained(checkpoint)
+    tokenizer.save_pretrained(checkpoint)
+    results = {
+        **environment(),
+        "data": {"source": data.source, "ids": data.ids, "id_seed": data.seed, "report": data.report},
+        "options": asdict(options),
+        "model": {"parameters": sum(p.numel() for p in model.parameters()),
+                  "config": {k: getattr(config, k) for k in ("d_model", "encoder_layers", "decoder_layers",
+                                                             "encoder_attention_heads", "encoder_ffn_dim",
+                                                             "vocab_size", "num_users", "num_items",
+                                                             "label_smoothing", "dropout")}},
+        "validation": {k.removeprefix("validation_"): v for k, v in validation_metrics.items()},
+        "test": {k.removeprefix("test_"): v for k, v in test_metrics.items()},
+        "baselines": baselines(data, tokenizer),
+        "timings": timings,
+        "history": history,
+        "checkpoint": str(checkpoint),
+    }
+    write_json_atomic(output_dir / "metrics.json", results)
+    plot_history({k: v for k, v in history.items() if not k.endswith("_best_checkpoint")},
+                 output_dir / "training_curves.png", f"GenRec on {Path(data.source).parent.name or data.source} "
+                 f"({data.ids} ids)")
+    return results
+
+
+def evaluate_checkpoint(checkpoint: str | Path, data: SequenceData, splits: tuple[str, ...] = ("test",),
+                        batch_size: int = 64, top_k: int = 20, exclude_history: bool = False) -> dict[str, Any]:
+    """Re-score a saved checkpoint on the given splits (the checkpoint's tokenizer defines the ids)."""
+    from .tokenization import GenRecTokenizer
+
+    tokenizer = GenRecTokenizer.from_pretrained(checkpoint)
+    model = GenRecForConditionalGeneration.from_pretrained(checkpoint)
+    tokenizer.check_model_config(model.config)
+    unknown = {item for item in data.items if tokenizer.items.to_id(item) is None}
+    if unknown:
+        raise ValueError(f"{checkpoint}: its tokenizer does not know {len(unknown)} items of {data.source} "
+                         f"(e.g. {sorted(map(str, unknown))[:3]}); was it trained on this data set?")
+    trainer = GenRecTrainer(model=model, args=_evaluation_arguments(Path(checkpoint) / "evaluate", batch_size),
+                            processing_class=tokenizer, top_k=top_k, exclude_history=exclude_history)
+    results = {**environment(), "checkpoint": str(checkpoint), "data": data.source}
+    for split in splits:
+        metrics = trainer.evaluate(data.splits[split], metric_key_prefix=split)
+        results[split] = {k.removeprefix(f"{split}_"): v for k, v in metrics.items()}
+    return results
+
+
+def describe(results: dict[str, Any]) -> str:
+    """A short human summary of a metrics dictionary."""
+    lines = []
+    for split in ("validation", "test"):
+        if split in results:
+            scores = results[split]
+            lines.append(f"{split}: " + ", ".join(f"{k} {scores[k]:.4f}" for k in ("hr@5", "ndcg@5", "hr@10",
+                                                                                   "ndcg@10") if k in scores))
+    if "timings" in results:
+        lines.append("timings: " + json.dumps(results["timings"]))
+    return "\n".join(lines) if lines else json.dumps(results)[:500]
+
+
+__all__ = ["TrainOptions", "train_genrec", "evaluate_checkpoint", "baselines", "plot_history", "describe"]
