@@ -25,19 +25,23 @@ def recommend_rows(
     exclude_history: bool = False,
     progress: bool = True,
     desc: str = "recommending",
+    max_length: int | None = None,
 ) -> list[list[tuple[int, float]]]:
     """Top-``top_k`` ``(model item id, log-prob)`` for each (user, raw-id history), in batches."""
     model.eval()
-    results: list[list[tuple[int, float]]] = []
-    starts = range(0, len(histories), batch_size)
+    # Batches of similar length waste little on padding; results go back to the input order.
+    order = sorted(range(len(histories)), key=lambda i: len(histories[i]))
+    results: list[list[tuple[int, float]] | None] = [None] * len(histories)
+    starts = range(0, len(order), batch_size)
     for start in tqdm(starts, desc=desc, disable=not progress, leave=False):
-        chunk_histories = histories[start:start + batch_size]
-        batch = tokenizer.encode_histories(chunk_histories, users=users[start:start + batch_size],
-                                           return_tensors="pt")
+        rows = order[start:start + batch_size]
+        batch = tokenizer.encode_histories([histories[i] for i in rows], users=[users[i] for i in rows],
+                                           max_length=max_length, return_tensors="pt")
         excluded = None
         if exclude_history:
             excluded = [sorted(set(row[row > 0].tolist())) for row in batch["item_ids"]]
-        results.extend(recommend_batch(model, tokenizer, batch, top_k=top_k, excluded_items=excluded))
+        for row, ranked in zip(rows, recommend_batch(model, tokenizer, batch, top_k=top_k, excluded_items=excluded)):
+            results[row] = ranked
     return results
 
 
@@ -53,10 +57,11 @@ class GenRecTrainer(Seq2SeqTrainer):
         top_k: how many items to rank per user (20 in the paper).
         exclude_history: forbid items already in the history (off for the paper protocol).
         eval_batch_size: histories per generate call (default ``per_device_eval_batch_size``).
+        eval_max_length: token budget of an evaluation history (default: the tokenizer's).
     """
 
     def __init__(self, *args: Any, top_k: int = 20, exclude_history: bool = False,
-                 eval_batch_size: int | None = None, **kwargs: Any):
+                 eval_batch_size: int | None = None, eval_max_length: int | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         if self.processing_class is None or not hasattr(self.processing_class, "encode_histories"):
             raise ValueError("GenRecTrainer needs processing_class=<a GenRecTokenizer>")
@@ -64,6 +69,7 @@ class GenRecTrainer(Seq2SeqTrainer):
         self.top_k = top_k
         self.exclude_history = exclude_history
         self.eval_batch_size = eval_batch_size or self.args.per_device_eval_batch_size
+        self.eval_max_length = eval_max_length
 
     def evaluate(
         self,
@@ -88,6 +94,7 @@ class GenRecTrainer(Seq2SeqTrainer):
         model = self.accelerator.unwrap_model(self.model)
         was_training = model.training
         ranked = recommend_rows(model, self.processing_class, users, shard["history"], top_k=self.top_k,
+                                max_length=self.eval_max_length,
                                 batch_size=self.eval_batch_size, exclude_history=self.exclude_history,
                                 progress=self.is_local_process_zero() and not self.args.disable_tqdm,
                                 desc=f"{metric_key_prefix}: ranking {len(dataset)} users")

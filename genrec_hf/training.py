@@ -58,6 +58,8 @@ def _arguments(output_dir: Path, options: TrainOptions, epochs: int, select: boo
         weight_decay=options.weight_decay,
         warmup_steps=options.warmup_ratio,
         lr_scheduler_type="linear",
+        train_sampling_strategy="group_by_length",  # batches of similar length: far less padding on CPU
+        length_column_name="length",
         eval_strategy="epoch",
         save_strategy="epoch" if select else "no",
         save_total_limit=1 if select else None,
@@ -162,6 +164,9 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
             tokenizer, max_length=options.max_length), True))
     for stage, epochs, train_set, collator, select in stages:
         stage_started = time.perf_counter()
+        column = "items" if "items" in train_set.column_names else "history"
+        train_set = train_set.map(lambda batch: {"length": [len(x) for x in batch[column]]}, batched=True,
+                                  desc=f"{stage}: lengths")
         trainer = GenRecTrainer(
             model=model,
             args=_arguments(output_dir / stage, options, epochs, select),
