@@ -108,7 +108,10 @@ class GenRecConfig(BartConfig):
         if tokenizer is not None:
             kwargs.update(tokenizer.model_config_kwargs())
         kwargs.update(overrides)
-        return cls(**kwargs)
+        config = cls(**kwargs)
+        if tokenizer is not None:
+            tokenizer.check_model_config(config)
+        return config
 
 
 __all__ = ["GenRecConfig", "PRESETS", "UNKNOWN_ID_POLICIES"]

@@ -59,6 +59,12 @@ class GenRecEncoder(BartEncoder):
     ) -> BaseModelOutput:
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids or inputs_embeds")
+        length = (input_ids if input_ids is not None else inputs_embeds).shape[1]
+        if length > self.config.max_position_embeddings:
+            raise ValueError(
+                f"the input has {length} tokens, the model at most max_position_embeddings="
+                f"{self.config.max_position_embeddings}: encode with max_length <= that"
+            )
         if inputs_embeds is None:
             _check_id_range(input_ids, self.embed_tokens, "input_ids")
             inputs_embeds = self.embed_tokens(input_ids)

@@ -209,7 +209,8 @@ def tiny_bart(tmp_path_factory):
 
 def test_from_bart_keeps_the_bart_weights_and_adds_fresh_id_tables(tiny_bart):
     bart_tokenizer = AutoTokenizer.from_pretrained(tiny_bart)
-    tokenizer = GenRecTokenizer.from_bart_tokenizer(bart_tokenizer, items=[f"p{n}" for n in range(50)], users=["u"])
+    tokenizer = GenRecTokenizer.from_bart_tokenizer(bart_tokenizer, items=[f"p{n}" for n in range(50)], users=["u"],
+                                                   model_max_length=64)
     model = GenRecForConditionalGeneration.from_bart(str(tiny_bart), tokenizer)
     bart = BartForConditionalGeneration.from_pretrained(tiny_bart)
     bart_state, state = bart.state_dict(), model.state_dict()
@@ -229,3 +230,22 @@ def test_bart_derived_tokenizer_tokenizes_a_word_alike_everywhere(tiny_bart):
     batch = tokenizer.encode_histories([[3, 45]])
     assert tokenizer("item_3 item_45<mask>")["input_ids"] == batch["input_ids"][0]
     assert tokenizer.decode_items(tokenizer.item_labels(list(range(1, 60)))) == list(range(1, 60))
+
+
+def test_preset_refuses_a_tokenizer_longer_than_the_model_positions(tokenizer):
+    with pytest.raises(ValueError, match="model_max_length 64 exceeds the model's max_position_embeddings 32"):
+        GenRecConfig.from_preset("small", tokenizer, **{**TINY, "max_position_embeddings": 32})
+
+
+def test_too_long_input_is_a_clear_error(model):
+    with pytest.raises(ValueError, match="the input has 65 tokens, the model at most max_position_embeddings=64"):
+        model(input_ids=torch.ones(1, 65, dtype=torch.long), decoder_input_ids=torch.tensor([[2]]))
+
+
+def test_loss_is_normalised_by_the_trainers_item_count(model, tokenizer):
+    batch = encode(tokenizer, targets=["B0004X", "B0100X"])
+    mean = model(**batch).loss
+    tokens = int((batch["labels"] != -100).sum())
+    torch.testing.assert_close(model(**batch, num_items_in_batch=tokens).loss, mean)
+    torch.testing.assert_close(model(**batch, num_items_in_batch=2 * tokens).loss, mean / 2)
+    assert GenRecForConditionalGeneration.accepts_loss_kwargs

@@ -306,6 +306,10 @@ class GenRecTokenizer(PreTrainedTokenizerFast):
             problems.append(f"the model has {getattr(config, 'num_users', None)} users, the tokenizer {self.num_users}")
         if getattr(config, "vocab_size", 0) < len(self):
             problems.append(f"the model's vocab_size {config.vocab_size} is smaller than the tokenizer's {len(self)} tokens")
+        max_positions = getattr(config, "max_position_embeddings", None)
+        if max_positions is not None and self.model_max_length > max_positions:
+            problems.append(f"the tokenizer's model_max_length {self.model_max_length} exceeds the model's "
+                            f"max_position_embeddings {max_positions}")
         for name in ("pad_token_id", "eos_token_id"):
             if getattr(config, name, None) != getattr(self, name):
                 problems.append(f"{name}: model {getattr(config, name, None)}, tokenizer {getattr(self, name)}")

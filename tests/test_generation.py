@@ -1,0 +1,89 @@
+"""Trie-constrained generation: only catalogue items, distinct, optional history exclusion."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from genrec_hf import GenRecConfig, GenRecForConditionalGeneration, GenRecTokenizer
+from genrec_hf.modeling.generation_genrec import ItemTrie, ItemTrieLogitsProcessor, recommend_batch
+
+from .conftest import TINY
+
+
+@pytest.fixture
+def catalogue_model():
+    # ids 1..130: item_12 is a token prefix of item_120..129, a case the trie must keep apart
+    tokenizer = GenRecTokenizer.from_catalogue(items=[f"sku{n}" for n in range(1, 131)], users=["u"],
+                                               model_max_length=64)
+    torch.manual_seed(0)
+    model = GenRecForConditionalGeneration(GenRecConfig.from_preset("small", tokenizer, **TINY)).eval()
+    return tokenizer, model
+
+
+def test_trie_walks_item_paths_and_leaves_on_anything_else(catalogue_model):
+    tokenizer, _ = catalogue_model
+    trie = ItemTrie(tokenizer.item_token_ids, tokenizer.eos_token_id, len(tokenizer))
+    assert trie.num_items == 130
+    item_12, item_120 = tokenizer.item_token_ids[12], tokenizer.item_token_ids[120]
+    assert item_120[:len(item_12)] == item_12
+    node = trie.walk(torch.tensor([item_12]))
+    assert trie.end_item[node].item() == 12 and trie.subtree_items[node].item() == 11  # 12 and 120..129
+    assert trie.walk(torch.tensor([[tokenizer.mask_token_id]])).item() == -1
+
+
+def test_constrained_beams_are_distinct_catalogue_items(catalogue_model):
+    tokenizer, model = catalogue_model
+    batch = tokenizer.encode_histories([["sku1", "sku2"], ["sku120"]], users=["u", None], return_tensors="pt")
+    results = recommend_batch(model, tokenizer, batch, top_k=20)
+    for ranked in results:
+        items = [item for item, _ in ranked]
+        assert len(items) == 20 == len(set(items))
+        assert all(1 <= item <= 130 for item in items)
+        scores = [score for _, score in ranked]
+        assert scores == sorted(scores, reverse=True)
+
+
+def test_unconstrained_beams_of_an_untrained_model_are_mostly_not_items(catalogue_model):
+    """Why the trie is needed: without it an untrained model spells token salad."""
+    tokenizer, model = catalogue_model
+    batch = tokenizer.encode_histories([["sku1", "sku2"]], return_tensors="pt")
+    decoded = tokenizer.decode_items(model.generate(**batch))
+    assert decoded.count(None) > 10
+
+
+def test_excluded_history_items_never_come_back(catalogue_model):
+    tokenizer, model = catalogue_model
+    history = [f"sku{n}" for n in range(1, 60)] + ["sku12"]
+    batch = tokenizer.encode_histories([history], return_tensors="pt")
+    excluded = [[tokenizer.item_to_id(i) for i in history]]
+    plain = [item for item, _ in recommend_batch(model, tokenizer, batch, top_k=20)[0]]
+    assert set(plain) & set(excluded[0])  # the untrained model does like its history
+    (ranked,) = recommend_batch(model, tokenizer, batch, top_k=20, excluded_items=excluded)
+    items = [item for item, _ in ranked]
+    assert len(items) == 20 == len(set(items)) and not set(items) & set(excluded[0])
+
+
+def test_exclusion_of_all_but_five_items_returns_those_five(catalogue_model):
+    tokenizer, model = catalogue_model
+    batch = tokenizer.encode_histories([["sku1"]], return_tensors="pt")
+    (ranked,) = recommend_batch(model, tokenizer, batch, top_k=20, excluded_items=[list(range(6, 131))])
+    assert sorted(item for item, _ in ranked) == [1, 2, 3, 4, 5]
+
+
+def test_processor_maps_beam_rows_to_their_input_row(catalogue_model):
+    tokenizer, _ = catalogue_model
+    trie = ItemTrie(tokenizer.item_token_ids, tokenizer.eos_token_id, len(tokenizer))
+    processor = ItemTrieLogitsProcessor(trie, excluded_items=[[12], []], num_beams=2)
+    prefix = [tokenizer.eos_token_id] + tokenizer.item_token_ids[12]
+    scores = processor(torch.tensor([prefix] * 4), torch.zeros(4, len(tokenizer)))
+    eos = tokenizer.eos_token_id
+    assert scores[:2, eos].tolist() == [float("-inf")] * 2  # rows of input 0: item 12 excluded
+    assert scores[2:, eos].tolist() == [0.0, 0.0]            # rows of input 1: allowed
+
+
+def test_top_k_beyond_the_catalogue_is_an_error(catalogue_model):
+    tokenizer, model = catalogue_model
+    batch = tokenizer.encode_histories([["sku1"]], return_tensors="pt")
+    with pytest.raises(ValueError, match="top_k=131 exceeds the catalogue of 130 items"):
+        recommend_batch(model, tokenizer, batch, top_k=131)
