@@ -1,0 +1,125 @@
+"""GenRecTrainer, the ranking metric as an evaluate module, and the end-to-end train/evaluate commands."""
+
+from __future__ import annotations
+
+import json
+
+import evaluate
+import pytest
+from datasets import Dataset
+from transformers import Seq2SeqTrainingArguments
+
+from genrec_hf import ranking_metrics
+from genrec_hf.cli import main
+from genrec_hf.data import leave_one_out
+from genrec_hf.metrics import RANKING_METRIC_PATH
+from genrec_hf.synthetic import synthetic_interactions
+from genrec_hf.trainer import GenRecTrainer
+from genrec_hf.training import TrainOptions, train_genrec
+
+from .conftest import TINY
+
+
+def test_the_evaluate_module_gives_the_hand_computed_values():
+    metric = evaluate.load(RANKING_METRIC_PATH)
+    got = metric.compute(predictions=[[3, 1, 2], [5, 6, 7], [9, 8, 4]], references=[1, 7, 4], ks=[1, 2, 3])
+    # ranks 2, 3, 3: NDCG = 1 / log2(rank + 1)
+    assert got["hr@1"] == 0.0 and got["hr@2"] == pytest.approx(1 / 3) and got["hr@3"] == 1.0
+    assert got["ndcg@2"] == pytest.approx((1 / 1.584962500721156) / 3)
+    assert got["ndcg@3"] == pytest.approx((1 / 1.584962500721156 + 0.5 + 0.5) / 3)
+    assert metric.compute(predictions=[["a", "b"]], references=["b"], ks=[2]) == ranking_metrics([["a", "b"]], ["b"],
+                                                                                                 ks=(2,))
+
+
+@pytest.fixture(scope="module")
+def tiny_data():
+    sequences = synthetic_interactions(num_users=40, num_items=30, num_topics=3, seed=0)
+    items = sorted({i for _, h in sequences for i in h})
+    return leave_one_out(sequences, items, [u for u, _ in sequences], ids="random", seed=0, source="synthetic")
+
+
+def test_trainer_needs_a_genrec_tokenizer(model, tmp_path):
+    with pytest.raises(ValueError, match="processing_class=<a GenRecTokenizer>"):
+        GenRecTrainer(model=model, args=Seq2SeqTrainingArguments(output_dir=str(tmp_path), report_to=[]))
+
+
+def test_trainer_refuses_a_mismatched_tokenizer(model, tmp_path):
+    from genrec_hf import GenRecTokenizer
+
+    other = GenRecTokenizer.from_catalogue(items=range(1, 50), users=["alice", "bob", 42], model_max_length=64)
+    with pytest.raises(ValueError, match="the model has 120 items, the tokenizer 49"):
+        GenRecTrainer(model=model, args=Seq2SeqTrainingArguments(output_dir=str(tmp_path), report_to=[]),
+                      processing_class=other)
+
+
+def test_evaluation_set_needs_history_and_target(model, tokenizer, tmp_path):
+    trainer = GenRecTrainer(model=model, args=Seq2SeqTrainingArguments(output_dir=str(tmp_path), report_to=[]),
+                            processing_class=tokenizer)
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['target'\]"):
+        trainer.evaluate(Dataset.from_dict({"user": ["alice"], "history": [["B0001X"]]}))
+
+
+def test_evaluation_scores_every_user_once_in_input_order(model, tokenizer, tmp_path):
+    rows = Dataset.from_dict({"user": ["alice", None, "bob"], "history": [["B0001X"], ["B0002X", "B0003X"], ["B0009X"]],
+                              "target": ["B0002X", "B0004X", "B0010X"]})
+    trainer = GenRecTrainer(model=model, args=Seq2SeqTrainingArguments(output_dir=str(tmp_path), report_to=[]),
+                            processing_class=tokenizer, eval_batch_size=2)
+    metrics = trainer.evaluate(rows)
+    assert metrics["eval_users"] == 3
+    assert set(metrics) >= {"eval_hr@1", "eval_hr@5", "eval_hr@10", "eval_hr@20", "eval_ndcg@5", "eval_ndcg@10",
+                            "eval_ndcg@20"}
+
+
+@pytest.fixture(scope="module")
+def trained_run(tiny_data, tmp_path_factory):
+    output = tmp_path_factory.mktemp("run")
+    options = TrainOptions(pretrain_epochs=1, finetune_epochs=2, batch_size=16, max_length=64, eval_users=10,
+                           threads=1, logging_steps=2, config_overrides=dict(TINY))
+    return output, train_genrec(tiny_data, output, options)
+
+
+def test_end_to_end_run_writes_checkpoint_metrics_and_curves(trained_run):
+    output, results = trained_run
+    assert (output / "checkpoint" / "model.safetensors").exists()
+    assert (output / "training_curves.png").stat().st_size > 10_000
+    saved = json.loads((output / "metrics.json").read_text())
+    assert saved["test"]["users"] == 40 and saved["validation"]["users"] == 40
+    assert set(saved["baselines"]) == {"max_history_plus_k", "most_popular"}
+    assert saved["data"]["ids"] == "random"
+    assert {"pretrain_s", "finetune_s", "evaluate_s", "total_s"} <= set(saved["timings"])
+    assert saved["versions"]["transformers"] and saved["machine"]["cpus"]
+    assert any("loss" in log for log in saved["history"]["finetune"])
+
+
+def test_model_selection_never_looks_at_the_test_split(trained_run):
+    _, results = trained_run
+    for stage in ("pretrain", "finetune"):
+        logged = {key for log in results["history"][stage] for key in log}
+        assert "eval_hr@10" in logged and not any(key.startswith("test_") for key in logged)
+        assert {log["eval_users"] for log in results["history"][stage] if "eval_users" in log} == {10}
+
+
+def test_evaluate_command_rescores_the_checkpoint(trained_run, tmp_path, monkeypatch, capsys):
+    output, results = trained_run
+    import genrec_hf.synthetic as synthetic_module
+
+    sequences = synthetic_interactions(num_users=40, num_items=30, num_topics=3, seed=0)
+
+    monkeypatch.setattr(synthetic_module, "synthetic_interactions", lambda seed: sequences)
+    target = tmp_path / "rescored.json"
+    assert main(["evaluate", str(output / "checkpoint"), "--data", "synthetic", "--output", str(target)]) == 0
+    rescored = json.loads(target.read_text())["test"]
+    for key in ("hr@5", "hr@10", "ndcg@10"):
+        assert rescored[key] == pytest.approx(results["test"][key])
+
+
+def test_evaluate_command_rejects_a_checkpoint_of_another_data_set(trained_run, capsys):
+    output, _ = trained_run
+    assert main(["evaluate", str(output / "checkpoint"), "--data", "synthetic"]) == 2
+    assert "does not know" in capsys.readouterr().err
+
+
+def test_train_command_reports_bad_data_without_a_traceback(tmp_path, capsys):
+    (tmp_path / "sequential_data.txt").write_text("1 1 2 x\n")
+    assert main(["train", "--data", str(tmp_path), "--output", str(tmp_path / "run")]) == 2
+    assert "sequential_data.txt:1: 'x' is not an integer id" in capsys.readouterr().err
