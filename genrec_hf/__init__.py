@@ -19,6 +19,27 @@ AutoModelForSeq2SeqLM.register(GenRecConfig, GenRecForConditionalGeneration, exi
 AutoTokenizer.register(GenRecConfig, fast_tokenizer_class=GenRecTokenizer, exist_ok=True)
 
 
+# Heavier pieces (Trainer, datasets) load on first use, so `import genrec_hf` stays quick.
+_LAZY = {
+    "GenRecTrainer": "trainer",
+    "TrainOptions": "training",
+    "train_genrec": "training",
+    "evaluate_checkpoint": "training",
+    "load_p5": "data",
+    "load_interactions": "data",
+    "load_data": "data",
+    "SequenceData": "data",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'genrec_hf' has no attribute {name!r}")
+
+
 def check_compatible(model_or_config, tokenizer: GenRecTokenizer) -> None:
     """Raise ``ValueError`` if a model (or its config) and a tokenizer disagree on catalogue or vocabulary."""
     tokenizer.check_model_config(getattr(model_or_config, "config", model_or_config))
@@ -37,4 +58,5 @@ __all__ = [
     "ClozeCollator",
     "ranking_metrics",
     "__version__",
+    *_LAZY,
 ]
