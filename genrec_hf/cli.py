@@ -88,8 +88,11 @@ def main(argv: list[str] | None = None) -> int:
                 threads=args.threads, config_overrides={"label_smoothing": args.label_smoothing},
             )
             results = train_genrec(_load(args), args.output, options)
-            print(describe(results))
-            print(f"checkpoint, metrics.json and training_curves.png in {args.output}")
+            from accelerate import PartialState
+
+            if PartialState().is_main_process:
+                print(describe(results))
+                print(f"checkpoint, metrics.json and training_curves.png in {args.output}")
         elif args.command == "evaluate":
             from .provenance import write_json_atomic
             from .training import evaluate_checkpoint

@@ -112,6 +112,6 @@ class GenRecTrainer(Seq2SeqTrainer):
         metrics = {f"{metric_key_prefix}_{name}": value for name, value in scores.items()}
         metrics[f"{metric_key_prefix}_users"] = len(rows)
         metrics[f"{metric_key_prefix}_runtime"] = round(time.perf_counter() - started, 3)
-        self.log(metrics)
+        self.log(dict(metrics))  # log() adds the epoch to what it is given
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics

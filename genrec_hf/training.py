@@ -193,8 +193,6 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
     timings["total_s"] = round(time.perf_counter() - started, 1)
 
     checkpoint = output_dir / "checkpoint"
-    model.save_pretrained(checkpoint)
-    tokenizer.save_pretrained(checkpoint)
     results = {
         **environment(),
         "data": {"source": data.source, "ids": data.ids, "id_seed": data.seed, "report": data.report},
@@ -211,6 +209,10 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
         "history": history,
         "checkpoint": str(checkpoint),
     }
+    if not final.is_world_process_zero():  # under DDP one process writes the outputs
+        return results
+    model.save_pretrained(checkpoint)
+    tokenizer.save_pretrained(checkpoint)
     write_json_atomic(output_dir / "metrics.json", results)
     plot_history({k: v for k, v in history.items() if not k.endswith("_best_checkpoint")},
                  output_dir / "training_curves.png", f"GenRec on {Path(data.source).parent.name or data.source} "
