@@ -5,10 +5,18 @@ AutoTokenizer, so saved folders and Hub repos load through the Auto classes.
 """
 
 from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM, AutoTokenizer
+from transformers.pipelines import PIPELINE_REGISTRY
 
 from .collators import ClozeCollator, NextItemCollator
 from .metrics import ranking_metrics
-from .modeling import PRESETS, GenRecConfig, GenRecEncoder, GenRecForConditionalGeneration, GenRecModel
+from .modeling import (
+    PRESETS,
+    GenRecConfig,
+    GenRecEncoder,
+    GenRecForConditionalGeneration,
+    GenRecModel,
+    GenRecPipeline,
+)
 from .tokenization import GenRecTokenizer, raw_id_key
 
 __version__ = "0.1.0"
@@ -17,6 +25,9 @@ AutoConfig.register("genrec", GenRecConfig, exist_ok=True)
 AutoModel.register(GenRecConfig, GenRecModel, exist_ok=True)
 AutoModelForSeq2SeqLM.register(GenRecConfig, GenRecForConditionalGeneration, exist_ok=True)
 AutoTokenizer.register(GenRecConfig, fast_tokenizer_class=GenRecTokenizer, exist_ok=True)
+# Registered with the Auto class (not the concrete model class) so a fresh process can resolve it.
+PIPELINE_REGISTRY.register_pipeline("genrec", pipeline_class=GenRecPipeline, pt_model=AutoModelForSeq2SeqLM,
+                                    type="text")
 
 
 # Heavier pieces (Trainer, datasets) load on first use, so `import genrec_hf` stays quick.
@@ -52,6 +63,7 @@ __all__ = [
     "GenRecModel",
     "GenRecForConditionalGeneration",
     "GenRecTokenizer",
+    "GenRecPipeline",
     "raw_id_key",
     "check_compatible",
     "NextItemCollator",

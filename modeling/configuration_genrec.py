@@ -46,6 +46,17 @@ AUTO_MAP = {
 }
 
 
+# Where pipeline("genrec") finds its code in a saved folder (see GenRecConfig.to_dict).
+CUSTOM_PIPELINES = {
+    "genrec": {"impl": "pipeline_genrec.GenRecPipeline", "pt": ["AutoModelForSeq2SeqLM"], "type": "text"},
+}
+
+
+def _is_remote_code(cls: type) -> bool:
+    """True for the copy of this class that transformers loaded from a folder with trust_remote_code."""
+    return cls.__module__.startswith("transformers_modules")
+
+
 class GenRecConfig(BartConfig):
     r"""Configuration of a GenRec model: BART sizes plus the user and item catalogue.
 
@@ -87,6 +98,17 @@ class GenRecConfig(BartConfig):
         # Where each Auto class finds GenRec in a saved folder, so it loads with trust_remote_code=True
         # (save_pretrained alone would record only the class being saved).
         self.auto_map = {**AUTO_MAP, **(getattr(self, "auto_map", None) or {})}
+        # transformers.pipeline() insists on trust_remote_code=True for any config that lists custom_pipelines,
+        # even where genrec_hf is installed and registered the "genrec" task itself. So the installed class
+        # keeps the entry out of the live config and writes it only into saved files (to_dict); the copy
+        # loaded as remote code keeps it, which is how pipeline() finds the shipped code.
+        if not _is_remote_code(type(self)):
+            self.__dict__.pop("custom_pipelines", None)
+
+    def to_dict(self) -> dict[str, Any]:
+        output = super().to_dict()
+        output["custom_pipelines"] = {**CUSTOM_PIPELINES, **output.get("custom_pipelines", {})}
+        return output
         if self.unknown_id_policy not in UNKNOWN_ID_POLICIES:
             raise ValueError(
                 f"unknown_id_policy={self.unknown_id_policy!r} is not one of {UNKNOWN_ID_POLICIES}"
@@ -114,4 +136,4 @@ class GenRecConfig(BartConfig):
         return config
 
 
-__all__ = ["GenRecConfig", "PRESETS", "UNKNOWN_ID_POLICIES"]
+__all__ = ["GenRecConfig", "PRESETS", "UNKNOWN_ID_POLICIES", "CUSTOM_PIPELINES"]

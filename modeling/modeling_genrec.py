@@ -10,7 +10,7 @@ embeddings only. Hub-portable: imports only torch, transformers and the sibling 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -24,6 +24,10 @@ from transformers.models.bart.modeling_bart import (
 )
 
 from .configuration_genrec import GenRecConfig
+
+if TYPE_CHECKING:  # never imported at run time; makes save_pretrained and the Hub ship these files too
+    from .generation_genrec import recommend_batch  # noqa: F401
+    from .pipeline_genrec import GenRecPipeline  # noqa: F401
 
 
 def _check_id_range(ids: torch.Tensor, table: nn.Embedding, name: str) -> None:

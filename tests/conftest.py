@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -53,3 +54,18 @@ class _HideGenRec:
         return None
 sys.meta_path.insert(0, _HideGenRec())
 """
+
+
+def build_hf_cache(folder: Path, cache: Path, repo_id: str, sha: str = "0123456789abcdef0123456789abcdef01234567"):
+    """The layout huggingface_hub writes: blobs, snapshots/<sha>/<file> -> blob symlinks, refs/main."""
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(sha)
+    snapshot = repo / "snapshots" / sha
+    snapshot.mkdir(parents=True)
+    (repo / "blobs").mkdir()
+    for index, file in enumerate(sorted(folder.iterdir())):
+        blob = repo / "blobs" / f"blob{index:04d}"
+        shutil.copyfile(file, blob)
+        (snapshot / file.name).symlink_to(Path("../../blobs") / blob.name)
+    return repo

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from .conftest import HIDE_GENREC_HF, run_python
+from .conftest import HIDE_GENREC_HF, build_hf_cache, run_python
 
 LOAD_AND_GENERATE = """
 import json, torch
@@ -66,21 +65,6 @@ def test_hidden_genrec_hf_really_is_hidden(tmp_path):
     out = run_python(HIDE_GENREC_HF + "\ntry:\n import genrec_hf\nexcept ModuleNotFoundError:\n print('hidden')",
                      cwd=tmp_path)
     assert out.strip() == "hidden"
-
-
-def build_hf_cache(folder: Path, cache: Path, repo_id: str, sha: str = "0123456789abcdef0123456789abcdef01234567"):
-    """The layout huggingface_hub writes: blobs, snapshots/<sha>/<file> -> blob symlinks, refs/main."""
-    repo = cache / ("models--" + repo_id.replace("/", "--"))
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(sha)
-    snapshot = repo / "snapshots" / sha
-    snapshot.mkdir(parents=True)
-    (repo / "blobs").mkdir()
-    for index, file in enumerate(sorted(folder.iterdir())):
-        blob = repo / "blobs" / f"blob{index:04d}"
-        shutil.copyfile(file, blob)
-        (snapshot / file.name).symlink_to(Path("../../blobs") / blob.name)
-    return repo
 
 
 @pytest.mark.parametrize("remote", [False, True], ids=["import-genrec_hf", "trust_remote_code"])

@@ -1,0 +1,161 @@
+"""pipeline("genrec"): raw ids in and out, exclusion, bad input, batching, remote code, offline Hub cache."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import torch
+from transformers import pipeline
+from transformers.utils import logging as hf_logging
+
+from genrec_hf import GenRecConfig, GenRecForConditionalGeneration, GenRecPipeline, GenRecTokenizer
+
+from .conftest import HIDE_GENREC_HF, TINY, build_hf_cache, run_python
+
+ITEMS = [f"B{n:04d}X" for n in range(1, 131)]
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("genrec-pipe")
+    tokenizer = GenRecTokenizer.from_catalogue(ITEMS, users=["alice", "bob"], model_max_length=64)
+    torch.manual_seed(0)
+    model = GenRecForConditionalGeneration(GenRecConfig.from_preset("small", tokenizer, **TINY))
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def rec(saved_model):
+    return pipeline("genrec", model=str(saved_model))
+
+
+@pytest.fixture
+def hf_warnings(caplog):
+    hf_logging.enable_propagation()
+    caplog.set_level(logging.WARNING)
+    yield caplog
+    hf_logging.disable_propagation()
+
+
+def test_task_resolves_to_the_genrec_pipeline(rec):
+    assert isinstance(rec, GenRecPipeline)
+    assert type(rec.model) is GenRecForConditionalGeneration
+
+
+def test_raw_ids_in_and_out_top_20_distinct_by_default(rec):
+    out = rec(["B0001X", "B0002X"])
+    assert len(out) == 20 and [r["rank"] for r in out] == list(range(1, 21))
+    assert len({r["item"] for r in out}) == 20 and all(r["item"] in ITEMS for r in out)
+    assert [r["score"] for r in out] == sorted((r["score"] for r in out), reverse=True)
+
+
+def test_top_k(rec):
+    assert len(rec(["B0001X"], top_k=3)) == 3
+    with pytest.raises(ValueError, match=r"top_k must be an integer in 1..130"):
+        rec(["B0001X"], top_k=0)
+
+
+def test_history_is_excluded_unless_asked(rec):
+    history = ITEMS[:60]
+    kept = rec(history, top_k=20, exclude_history=False)
+    assert {r["item"] for r in kept} & set(history)  # this untrained model likes its history
+    assert not {r["item"] for r in rec(history, top_k=20)} & set(history)
+
+
+def test_dict_input_with_a_user(rec):
+    out = rec({"user": "alice", "history": ["B0001X", "B0002X"]}, top_k=5)
+    assert len(out) == 5
+
+
+def test_unknown_user_recommends_from_the_history_alone_with_a_warning(rec, hf_warnings):
+    out = rec({"user": "mallory", "history": ["B0001X", "B0002X"]}, top_k=5)
+    assert out == rec(["B0001X", "B0002X"], top_k=5)
+    assert "unknown user 'mallory'" in hf_warnings.text
+
+
+def test_unknown_items_are_skipped_with_a_warning_or_refused_when_strict(rec, hf_warnings):
+    assert rec(["B0001X", "NOPE", "B0002X"], top_k=5) == rec(["B0001X", "B0002X"], top_k=5)
+    assert "skipped 1 unknown item id(s) ['NOPE']" in hf_warnings.text
+    with pytest.raises(KeyError, match="NOPE"):
+        rec(["B0001X", "NOPE"], strict=True)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ([], "non-empty list"),
+    ({"history": []}, "the history is empty"),
+    (["NOPE", "NADA"], "none of the 2 history items is in the catalogue"),
+    ({"user": "alice"}, "a dict input needs 'history'"),
+    ({"history": "B0001X"}, "a history must be a list"),
+    ([["B0001X"], [1.5]], r"input 1: item ids must be strings or integers, got float 1.5"),
+    ([["B0001X"], ["B0002X"], []], "input 2: the history is empty"),
+    ([["B0001X"], {"user": ["x"], "history": ["B0002X"]}], "input 1: a user id must be a string or an integer"),
+])
+def test_bad_input_is_a_clear_value_error(rec, bad, message):
+    with pytest.raises(ValueError, match=message):
+        rec(bad)
+
+
+def test_unexpected_arguments_are_refused(rec):
+    with pytest.raises(TypeError, match="unexpected argument"):
+        rec(["B0001X"], num_items=3)
+
+
+def test_too_long_history_keeps_the_most_recent_items(rec):
+    long = ITEMS[:100]  # 100 items of 4 tokens: far more than the model's 64 positions
+    fitting = rec.tokenizer.items_that_fit(long)
+    assert fitting == (64 - 3) // 4  # [BEG], [MASK] and [END] around whole items
+    out = rec(long, top_k=5, exclude_history=False)
+    assert out == rec(long[-fitting:], top_k=5, exclude_history=False)
+
+
+def test_batches_equal_single_inputs(rec):
+    inputs = [["B0001X", "B0002X"], {"user": "bob", "history": ["B0100X"]}, ITEMS[10:30]]
+    batched = rec(inputs, top_k=10, batch_size=3)
+    for element, result in zip(inputs, batched):
+        single = rec(element, top_k=10)
+        assert [r["item"] for r in result] == [r["item"] for r in single]
+        assert [r["score"] for r in result] == pytest.approx([r["score"] for r in single], abs=1e-4)
+
+
+def test_output_is_deterministic(rec):
+    assert rec(["B0003X", "B0004X"]) == rec(["B0003X", "B0004X"])
+
+
+def test_saved_folder_declares_the_custom_pipeline(saved_model):
+    config = json.loads((saved_model / "config.json").read_text())
+    assert config["custom_pipelines"]["genrec"]["impl"] == "pipeline_genrec.GenRecPipeline"
+    assert config["custom_pipelines"]["genrec"]["pt"] == ["AutoModelForSeq2SeqLM"]
+    assert (saved_model / "pipeline_genrec.py").exists() and (saved_model / "generation_genrec.py").exists()
+
+
+REMOTE_PIPELINE = HIDE_GENREC_HF + """
+import json
+from transformers import pipeline
+rec = pipeline(model={where!r}, trust_remote_code=True)
+out = rec({{"user": "alice", "history": ["B0001X", "B0002X"]}}, top_k=5)
+print(json.dumps(dict(cls=type(rec).__name__, module=type(rec).__module__.split(".")[0], items=[r["item"] for r in out],
+                      hidden=not any(m.startswith("genrec_hf") for m in __import__("sys").modules))))
+"""
+
+
+def _remote(where: str, tmp_path, env=None) -> dict:
+    env = {"HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1", **(env or {})}
+    return json.loads(run_python(REMOTE_PIPELINE.format(where=where), cwd=tmp_path, env=env).strip().splitlines()[-1])
+
+
+def test_remote_code_pipeline_from_a_saved_folder_without_genrec_hf(saved_model, rec, tmp_path):
+    out = _remote(str(saved_model), tmp_path)
+    assert out["cls"] == "GenRecPipeline" and out["module"] == "transformers_modules" and out["hidden"]
+    assert out["items"] == [r["item"] for r in rec({"user": "alice", "history": ["B0001X", "B0002X"]}, top_k=5)]
+
+
+def test_remote_code_pipeline_from_an_offline_hub_cache_repo_id(saved_model, rec, tmp_path):
+    cache = tmp_path / "hub"
+    build_hf_cache(saved_model, cache, "org/genrec-beauty")
+    out = _remote("org/genrec-beauty", tmp_path, env={"HF_HUB_CACHE": str(cache)})
+    assert out["cls"] == "GenRecPipeline" and out["hidden"]
+    assert out["items"] == [r["item"] for r in rec({"user": "alice", "history": ["B0001X", "B0002X"]}, top_k=5)]
