@@ -52,6 +52,7 @@ class GenRecPipeline(Pipeline):
     (5, ['item', 'rank', 'score'])
     >>> any(r["item"] in ("B001", "B002") for r in out)
     False
+
     ```
     """
 

@@ -105,9 +105,9 @@ def test_unexpected_arguments_are_refused(rec):
 
 
 def test_too_long_history_keeps_the_most_recent_items(rec):
-    long = ITEMS[:100]  # 100 items of 4 tokens: far more than the model's 64 positions
+    long = ITEMS[:100]  # ~300 tokens: far more than the model's 64 positions
     fitting = rec.tokenizer.items_that_fit(long)
-    assert fitting == (64 - 3) // 4  # [BEG], [MASK] and [END] around whole items
+    assert fitting == 20  # 64 - [BEG] [MASK] [END] = 61 = item_100 (4 tokens) + 19 items of 3 tokens
     out = rec(long, top_k=5, exclude_history=False)
     assert out == rec(long[-fitting:], top_k=5, exclude_history=False)
 
