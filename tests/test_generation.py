@@ -87,3 +87,17 @@ def test_top_k_beyond_the_catalogue_is_an_error(catalogue_model):
     batch = tokenizer.encode_histories([["sku1"]], return_tensors="pt")
     with pytest.raises(ValueError, match="top_k=131 exceeds the catalogue of 130 items"):
         recommend_batch(model, tokenizer, batch, top_k=131)
+
+
+def test_skipping_the_cross_attention_reorder_changes_nothing(catalogue_model):
+    tokenizer, model = catalogue_model
+    batch = tokenizer.encode_histories([["sku1", "sku2"], ["sku120", "sku7", "sku9"], ["sku3"]], return_tensors="pt")
+    fast = model.generate(**batch, return_dict_in_generate=True, output_scores=True)
+    # the library's own reorder (self- and cross-attention caches) as the reference
+    model._reorder_cache = lambda cache, beam_idx: cache.reorder_cache(beam_idx) or cache
+    try:
+        reference = model.generate(**batch, return_dict_in_generate=True, output_scores=True)
+    finally:
+        del model._reorder_cache
+    assert torch.equal(fast.sequences, reference.sequences)
+    torch.testing.assert_close(fast.sequences_scores, reference.sequences_scores)
