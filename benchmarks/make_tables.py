@@ -73,19 +73,45 @@ def render(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def render_speed(results: list[dict]) -> str:
+    lines = []
+    for result in results:
+        lines += [f"### Pipeline speed: `{Path(result['checkpoint']).parent.name}` on {result['data']} "
+                  f"({result['machine']['cpus']} CPUs)", "",
+                  "| torch threads | pipeline, 1 user p50 / p95 | plain generate, 1 user p50 | pipeline, batches of 64 | "
+                  "plain generate, batches of 64 | pipeline / plain throughput |",
+                  "|---|---|---|---|---|---|"]
+        for threads, entry in sorted(result["by_threads"].items()):
+            one, plain_one = entry["pipeline_one_user"], entry["plain_generate_one_user"]
+            batch, plain_batch = entry["pipeline_batch_64"], entry["plain_generate_batch_64"]
+            lines.append(f"| {threads} | {one['p50_ms']:.1f} / {one['p95_ms']:.1f} ms | {plain_one['p50_ms']:.1f} ms | "
+                         f"{batch['users_per_s']:.0f} users/s | {plain_batch['users_per_s']:.0f} users/s | "
+                         f"{entry['pipeline_vs_plain_throughput_ratio']:.2f} |")
+        full = result.get("full_test_evaluation")
+        if full:
+            lines += ["", f"Whole test split ({full['users']} users, top-20 constrained beams, {full['threads']} threads): "
+                          f"{full['seconds'] / 60:.1f} min."]
+        lines += ["", "Plain generate = `model.generate(num_beams=20, num_return_sequences=20)` without the trie (its "
+                      "beams need not be items). Generated from `benchmarks/results/"
+                      f"{result['name']}.json` (`{result['command']}`).", ""]
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> int:
-    results = []
+    results, speed = [], []
     for path in sorted(RESULTS.glob("*.json")):
         result = json.loads(path.read_text())
         if "benchmark" in result and "test" in result:
             results.append(result)
+        elif "by_threads" in result:
+            speed.append({**result, "name": path.stem})
     readme = (ROOT / "README.md").read_text()
     if START not in readme or END not in readme:
         print(f"README.md lacks the {START} ... {END} markers", file=sys.stderr)
         return 2
     head, rest = readme.split(START, 1)
     _, tail = rest.split(END, 1)
-    updated = head + START + "\n" + render(results) + "\n" + END + tail
+    updated = head + START + "\n" + render(results) + "\n\n" + render_speed(speed) + "\n" + END + tail
     if "--check" in argv:
         return 0 if updated == readme else 1
     (ROOT / "README.md").write_text(updated)
