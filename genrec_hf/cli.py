@@ -70,12 +70,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "quickstart":
             from .quickstart import run
 
+            from .training import describe
+
             results = run(output_dir=args.output, epochs=args.epochs, seed=args.seed, threads=args.threads)
-            for example in results.pop("examples"):
+            for example in results["examples"]:
                 print(f"user {example['user']}: ... {example['last_items']} -> top-5 {example['top5']}"
                       f" (held out: {example['held_out']})")
-            print(json.dumps(results, indent=2))
-            print(f"model saved to {args.output}/model")
+            print(describe(results))
+            for name, splits in results["baselines"].items():
+                print(f"baseline {name} on test: hr@10 {splits['test']['hr@10']:.4f}, "
+                      f"ndcg@10 {splits['test']['ndcg@10']:.4f}")
+            print(f"checkpoint, metrics.json and training_curves.png in {args.output}")
         elif args.command == "train":
             from .training import TrainOptions, describe, train_genrec
 
