@@ -73,6 +73,15 @@ class ItemTrie:
         self.item_paths = torch.tensor([p + [-1] * (depth - len(p)) for p in paths], dtype=torch.long)
         self.num_items = sum(1 for i in end_item if i)
         self.num_nodes = len(children)
+        # Tokens every item starts with (e.g. "▁item", "_"): generation starts after them, not on them.
+        prefix, node = [], 0
+        while len(children[node]) == 1 and not end_item[node]:
+            (token, child), = children[node].items()
+            if child < 0:
+                break
+            prefix.append(token)
+            node = child
+        self.common_prefix = prefix
 
     def to(self, device: torch.device | str) -> "ItemTrie":
         for name in ("edge_keys", "edge_child", "offsets", "tokens", "token_child", "end_item", "subtree_items",
@@ -192,11 +201,16 @@ def recommend_batch(
         raise ValueError(f"top_k={top_k} exceeds the catalogue of {tokenizer.num_items} items")
     device = model.device
     inputs = {k: v.to(device) for k, v in batch.items() if k in ("input_ids", "attention_mask", "user_ids", "item_ids")}
-    processor = ItemTrieLogitsProcessor(
-        _trie_of(tokenizer, model.config.vocab_size), excluded_items=excluded_items, num_beams=top_k
-    )
+    trie = _trie_of(tokenizer, model.config.vocab_size)
+    processor = ItemTrieLogitsProcessor(trie, excluded_items=excluded_items, num_beams=top_k)
+    # Decoding starts after the tokens that every item shares: fewer beam-search steps, same ranking
+    # (those tokens are common to all items, so they are left out of every score alike).
+    start = [model.config.decoder_start_token_id] + trie.common_prefix
+    decoder_input_ids = torch.tensor([start], dtype=torch.long, device=device).expand(len(inputs["input_ids"]), -1)
     output = model.generate(
         **inputs,
+        decoder_input_ids=decoder_input_ids,
+        max_new_tokens=model.config.max_item_tokens - len(trie.common_prefix),
         num_beams=top_k,
         num_return_sequences=top_k,
         logits_processor=LogitsProcessorList([processor]),

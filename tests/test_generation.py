@@ -101,3 +101,21 @@ def test_skipping_the_cross_attention_reorder_changes_nothing(catalogue_model):
         del model._reorder_cache
     assert torch.equal(fast.sequences, reference.sequences)
     torch.testing.assert_close(fast.sequences_scores, reference.sequences_scores)
+
+
+def test_starting_after_the_common_item_prefix_keeps_the_ranking(catalogue_model):
+    from transformers import LogitsProcessorList
+
+    tokenizer, model = catalogue_model
+    trie = ItemTrie(tokenizer.item_token_ids, tokenizer.eos_token_id, len(tokenizer))
+    assert tokenizer.convert_ids_to_tokens(trie.common_prefix) == ["▁item", "_"]
+    batch = tokenizer.encode_histories([["sku1", "sku2"], ["sku120", "sku7"]], return_tensors="pt")
+    fast = recommend_batch(model, tokenizer, batch, top_k=20)
+    full = model.generate(**batch, num_beams=20, num_return_sequences=20, return_dict_in_generate=True,
+                          output_scores=True, logits_processor=LogitsProcessorList([ItemTrieLogitsProcessor(trie)]))
+    items = tokenizer.decode_items(full.sequences, return_raw=False)
+    for row, ranked in enumerate(fast):
+        assert [item for item, _ in ranked] == items[row * 20:(row + 1) * 20]
+        offsets = [full_score - score for (_, score), full_score in
+                   zip(ranked, full.sequences_scores[row * 20:(row + 1) * 20].tolist())]
+        assert max(offsets) - min(offsets) < 1e-4  # the prefix's log-probability, the same for every item
