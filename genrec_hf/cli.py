@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
                        help="fine-tune on every prefix of each training sequence, not only its last item")
     train.add_argument("--batch-size", type=int, default=64)
     train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--finetune-lr", type=float, default=None, help="fine-tuning learning rate (default: --lr)")
     train.add_argument("--label-smoothing", type=float, default=0.0)
     train.add_argument("--max-length", type=int, default=512)
     train.add_argument("--eval-users", type=int, default=2000,
@@ -89,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                 pretrain_epochs=0 if args.no_pretrain else args.pretrain_epochs,
                 finetune_epochs=0 if args.no_finetune else args.finetune_epochs,
                 prefixes=args.prefixes, batch_size=args.batch_size, learning_rate=args.lr,
+                finetune_learning_rate=args.finetune_lr,
                 max_length=args.max_length, eval_users=args.eval_users or None, seed=args.seed,
                 threads=args.threads, config_overrides={"label_smoothing": args.label_smoothing},
             )

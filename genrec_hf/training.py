@@ -37,6 +37,7 @@ class TrainOptions:
     batch_size: int = 64
     eval_batch_size: int = 64
     learning_rate: float = 1e-3
+    finetune_learning_rate: float | None = None  # None: learning_rate
     weight_decay: float = 0.01
     warmup_ratio: float = 0.05
     max_length: int = 512
@@ -49,12 +50,15 @@ class TrainOptions:
 
 
 def _arguments(output_dir: Path, options: TrainOptions, epochs: int, select: bool) -> Seq2SeqTrainingArguments:
+    learning_rate = options.learning_rate
+    if select and options.finetune_learning_rate is not None:
+        learning_rate = options.finetune_learning_rate
     return Seq2SeqTrainingArguments(
         output_dir=str(output_dir),
         num_train_epochs=epochs,
         per_device_train_batch_size=options.batch_size,
         per_device_eval_batch_size=options.eval_batch_size,
-        learning_rate=options.learning_rate,
+        learning_rate=learning_rate,
         weight_decay=options.weight_decay,
         warmup_steps=options.warmup_ratio,
         lr_scheduler_type="linear",
@@ -162,8 +166,15 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
         examples = finetune_examples(data.splits["train"], prefixes=options.prefixes)
         stages.append(("finetune", options.finetune_epochs, examples, NextItemCollator(
             tokenizer, max_length=options.max_length), True))
+    selected: dict[str, Any] = {}
     for stage, epochs, train_set, collator, select in stages:
         stage_started = time.perf_counter()
+        before = None
+        if select and history.get("pretrain"):
+            # the pretrained model is a candidate too: fine-tuning must beat it on validation to replace it
+            last_eval = [log for log in history["pretrain"] if f"eval_{SELECTION_METRIC}" in log][-1]
+            before = (last_eval[f"eval_{SELECTION_METRIC}"], {k: v.detach().clone() for k, v in
+                                                                model.state_dict().items()})
         column = "items" if "items" in train_set.column_names else "history"
         train_set = train_set.map(lambda batch: {"length": [len(x) for x in batch[column]]}, batched=True,
                                   desc=f"{stage}: lengths")
@@ -181,8 +192,12 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
         history[stage] = trainer.state.log_history
         timings[f"{stage}_s"] = round(time.perf_counter() - stage_started, 1)
         if select:
-            history[stage + "_best_checkpoint"] = [{"path": trainer.state.best_model_checkpoint,
-                                                    "metric": trainer.state.best_metric}]
+            selected = {"stage": stage, "checkpoint": trainer.state.best_model_checkpoint,
+                        f"validation_{SELECTION_METRIC}": trainer.state.best_metric}
+            if before is not None and before[0] > (trainer.state.best_metric or float("-inf")):
+                model.load_state_dict(before[1])
+                selected = {"stage": "pretrain", "checkpoint": None, f"validation_{SELECTION_METRIC}": before[0],
+                            "note": "no fine-tuning epoch beat the pretrained model on validation"}
 
     final = GenRecTrainer(model=model, args=_evaluation_arguments(output_dir / "evaluate", options.eval_batch_size),
                           processing_class=tokenizer, top_k=options.top_k)
@@ -205,6 +220,7 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
         "validation": {k.removeprefix("validation_"): v for k, v in validation_metrics.items()},
         "test": {k.removeprefix("test_"): v for k, v in test_metrics.items()},
         "baselines": baselines(data, tokenizer),
+        "selected_model": selected,
         "timings": timings,
         "history": history,
         "checkpoint": str(checkpoint),
@@ -214,8 +230,7 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
     model.save_pretrained(checkpoint)
     tokenizer.save_pretrained(checkpoint)
     write_json_atomic(output_dir / "metrics.json", results)
-    plot_history({k: v for k, v in history.items() if not k.endswith("_best_checkpoint")},
-                 output_dir / "training_curves.png", f"GenRec on {Path(data.source).parent.name or data.source} "
+    plot_history(history, output_dir / "training_curves.png", f"GenRec on {Path(data.source).parent.name or data.source} "
                  f"({data.ids} ids)")
     return results
 

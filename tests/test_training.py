@@ -123,3 +123,21 @@ def test_train_command_reports_bad_data_without_a_traceback(tmp_path, capsys):
     (tmp_path / "sequential_data.txt").write_text("1 1 2 x\n")
     assert main(["train", "--data", str(tmp_path), "--output", str(tmp_path / "run")]) == 2
     assert "sequential_data.txt:1: 'x' is not an integer id" in capsys.readouterr().err
+
+
+def test_fine_tuning_that_never_beats_the_pretrained_model_is_not_kept(tiny_data, tmp_path):
+    options = TrainOptions(pretrain_epochs=3, finetune_epochs=1, batch_size=16, max_length=64, eval_users=40,
+                           threads=1, learning_rate=3e-3, finetune_learning_rate=30.0,  # fine-tuning explodes
+                           config_overrides=dict(TINY))
+    results = train_genrec(tiny_data, tmp_path, options)
+    pretrained = [log["eval_ndcg@10"] for log in results["history"]["pretrain"] if "eval_ndcg@10" in log][-1]
+    finetuned = [log["eval_ndcg@10"] for log in results["history"]["finetune"] if "eval_ndcg@10" in log]
+    assert max(finetuned) < pretrained
+    assert results["selected_model"]["stage"] == "pretrain"
+
+
+def test_selected_model_names_the_fine_tuning_checkpoint_when_it_wins(trained_run):
+    _, results = trained_run
+    assert results["selected_model"]["stage"] in ("pretrain", "finetune")
+    if results["selected_model"]["stage"] == "finetune":
+        assert "checkpoint-" in results["selected_model"]["checkpoint"]

@@ -427,10 +427,12 @@ class GenRecTokenizer(PreTrainedTokenizerFast):
         if targets is not None:
             target_ids = [self._resolve_items([t], b, is_indexed, "error")[0] for b, t in enumerate(targets)]
 
+        # special ids read once: attribute access on a transformers tokenizer is slow in this loop
+        bos, eos, mask, unk = self.bos_token_id, self.eos_token_id, self.mask_token_id, self.unk_token_id
         rows: dict[str, list[list[int]]] = {k: [] for k in ("input_ids", "user_ids", "item_ids", "labels")}
         for b, items in enumerate(item_lists):
             user_id = user_list[b]
-            user_part = user_tokens[b] if user_id else ([self.unk_token_id] if user_id == 0 else [])
+            user_part = user_tokens[b] if user_id else ([unk] if user_id == 0 else [])
             keep_from = len(items) - self._count_fitting(items, len(user_part), append_mask, max_length)
             if keep_from == len(items):
                 raise ValueError(f"history {b}: max_length={max_length} cannot hold a single item")
@@ -443,13 +445,13 @@ class GenRecTokenizer(PreTrainedTokenizerFast):
                     raise ValueError(
                         f"history {b}: mask position {mask_positions[b]} falls in the part dropped to fit max_length"
                     )
-            ids = [self.bos_token_id] + user_part
+            ids = [bos] + user_part
             uids = [0] + [user_id or 0] * len(user_part)
             iids = [0] * len(ids)
             for position in range(keep_from, len(items)):
                 item = items[position]
                 if position == masked or item == 0:
-                    ids.append(self.mask_token_id if position == masked else self.unk_token_id)
+                    ids.append(mask if position == masked else unk)
                     uids.append(0)
                     iids.append(0)
                     continue
@@ -458,10 +460,10 @@ class GenRecTokenizer(PreTrainedTokenizerFast):
                 uids.extend([0] * len(tokens))
                 iids.extend([item] * len(tokens))
             if append_mask:
-                ids.append(self.mask_token_id)
+                ids.append(mask)
                 uids.append(0)
                 iids.append(0)
-            ids.append(self.eos_token_id)
+            ids.append(eos)
             uids.append(0)
             iids.append(0)
             rows["input_ids"].append(ids)
@@ -471,7 +473,7 @@ class GenRecTokenizer(PreTrainedTokenizerFast):
             if label_item is not None:
                 if label_item == 0:
                     raise ValueError(f"history {b}: the masked item is unknown and cannot be a label")
-                rows["labels"].append(item_tokens[label_item] + [self.eos_token_id])
+                rows["labels"].append(item_tokens[label_item] + [eos])
         if not rows["labels"]:
             del rows["labels"]
         rows["attention_mask"] = [[1] * len(ids) for ids in rows["input_ids"]]
@@ -538,7 +540,9 @@ class GenRecTokenizer(PreTrainedTokenizerFast):
             self._item_by_tokens = {tuple(t): i for i, t in enumerate(self.item_token_ids) if i}
         if hasattr(sequences, "tolist"):
             sequences = sequences.tolist()
-        skip = {self.bos_token_id, self.eos_token_id}
+        bos, eos, pad = self.bos_token_id, self.eos_token_id, self.pad_token_id
+        skip = {bos, eos}
+        stop = {eos, pad, LABEL_PAD}
         decoded: list[RawId | int | None] = []
         for sequence in sequences:
             start = 0
@@ -546,7 +550,7 @@ class GenRecTokenizer(PreTrainedTokenizerFast):
                 start += 1
             tokens = []
             for token in sequence[start:]:
-                if token in (self.eos_token_id, self.pad_token_id, LABEL_PAD):
+                if token in stop:
                     break
                 tokens.append(token)
             item = self._item_by_tokens.get(tuple(tokens))
