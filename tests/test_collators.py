@@ -1,0 +1,68 @@
+"""The cloze collators of the paper's Figure 2."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from genrec_hf import ClozeCollator, NextItemCollator
+
+SEQUENCES = [{"user": "alice", "items": [f"B{n:04d}X" for n in range(1, 9)]},
+             {"user": "bob", "items": [f"B{n:04d}X" for n in range(20, 26)]}]
+
+
+def masked_positions(tokenizer, batch):
+    return [tokenizer.decode_items(batch["labels"][row:row + 1])[0] for row in range(len(batch["labels"]))]
+
+
+def test_exactly_one_item_per_sequence_is_masked_and_labelled(tokenizer):
+    batch = ClozeCollator(tokenizer, seed=0)(SEQUENCES)
+    assert ((batch["input_ids"] == tokenizer.mask_token_id).sum(dim=1) == 1).all()
+    for row, example in enumerate(SEQUENCES):
+        label = tokenizer.decode_items(batch["labels"][row:row + 1])[0]
+        assert label in example["items"]
+        # the masked item's id is gone from the input; all the others are still there
+        present = set(batch["item_ids"][row].unique().tolist()) - {0}
+        assert present == {tokenizer.item_to_id(i) for i in example["items"]} - {tokenizer.item_to_id(label)}
+
+
+def test_masks_are_fresh_each_call_and_reproducible_under_a_seed(tokenizer):
+    first, second = ClozeCollator(tokenizer, seed=3), ClozeCollator(tokenizer, seed=3)
+    epochs_a = [masked_positions(tokenizer, first(SEQUENCES)) for _ in range(6)]
+    epochs_b = [masked_positions(tokenizer, second(SEQUENCES)) for _ in range(6)]
+    assert epochs_a == epochs_b
+    assert len({tuple(e) for e in epochs_a}) > 1  # different items masked across epochs
+    other = [masked_positions(tokenizer, ClozeCollator(tokenizer, seed=4)(SEQUENCES)) for _ in range(6)]
+    assert other != epochs_a
+
+
+def test_any_position_can_be_masked_including_the_first_and_last(tokenizer):
+    collator = ClozeCollator(tokenizer, seed=0)
+    seen = {masked_positions(tokenizer, collator(SEQUENCES[:1]))[0] for _ in range(200)}
+    assert seen == set(SEQUENCES[0]["items"])
+
+
+def test_the_masked_item_is_never_truncated_away(tokenizer):
+    long = {"user": "alice", "items": [f"B{n:04d}X" for n in range(1, 121)]}
+    collator = ClozeCollator(tokenizer, seed=0, max_length=30)
+    fitting = tokenizer.items_that_fit(long["items"], "alice", append_mask=False, max_length=30)
+    newest = set(long["items"][-fitting:])
+    for _ in range(50):
+        batch = collator([long])
+        assert batch["input_ids"].shape[1] <= 30
+        assert masked_positions(tokenizer, batch)[0] in newest
+
+
+def test_cloze_collator_rejects_examples_without_items(tokenizer):
+    with pytest.raises(ValueError, match="example 0 has no 'items'"):
+        ClozeCollator(tokenizer)([{"history": ["B0001X"]}])
+    with pytest.raises(ValueError, match="empty batch"):
+        ClozeCollator(tokenizer)([])
+
+
+def test_next_item_collator_appends_the_mask_and_labels_the_next_item(tokenizer):
+    batch = NextItemCollator(tokenizer)([{"user": "alice", "history": ["B0001X", "B0002X"], "target": "B0003X"}])
+    tokens = tokenizer.convert_ids_to_tokens(batch["input_ids"][0])
+    assert tokens[-2:] == ["[MASK]", "[END]"]
+    assert tokenizer.decode_items(batch["labels"]) == ["B0003X"]
+    assert isinstance(batch["input_ids"], torch.Tensor)
