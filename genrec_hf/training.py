@@ -144,12 +144,13 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
     Example (a tiny model on the built-in synthetic data):
 
     ```python
-    >>> import tempfile
+    >>> import contextlib, io, tempfile
     >>> from genrec_hf import TrainOptions, load_data, train_genrec
     >>> tiny = dict(d_model=32, encoder_layers=1, decoder_layers=1, encoder_ffn_dim=64, decoder_ffn_dim=64)
     >>> options = TrainOptions(pretrain_epochs=1, finetune_epochs=1, eval_users=50, max_length=128, threads=1,
     ...                        config_overrides=tiny)
-    >>> results = train_genrec(load_data("synthetic"), tempfile.mkdtemp(), options)
+    >>> with contextlib.redirect_stdout(io.StringIO()):  # the Trainer prints its logs
+    ...     results = train_genrec(load_data("synthetic"), tempfile.mkdtemp(), options)
     >>> results["test"]["users"], sorted(results["baselines"])
     (400, ['max_history_plus_k', 'most_popular'])
 
