@@ -6,7 +6,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import torch
 from datasets import Dataset
 from tqdm.auto import tqdm
 from transformers import Seq2SeqTrainer

@@ -191,8 +191,8 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
             before = (last_eval[f"eval_{SELECTION_METRIC}"], {k: v.detach().clone() for k, v in
                                                                 model.state_dict().items()})
         column = "items" if "items" in train_set.column_names else "history"
-        train_set = train_set.map(lambda batch: {"length": [len(x) for x in batch[column]]}, batched=True,
-                                  desc=f"{stage}: lengths")
+        train_set = train_set.map(lambda batch, column=column: {"length": [len(x) for x in batch[column]]},
+                                  batched=True, desc=f"{stage}: lengths")
         trainer = GenRecTrainer(
             model=model,
             args=_arguments(output_dir / stage, options, epochs, select),

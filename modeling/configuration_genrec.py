@@ -104,11 +104,6 @@ class GenRecConfig(BartConfig):
         # loaded as remote code keeps it, which is how pipeline() finds the shipped code.
         if not _is_remote_code(type(self)):
             self.__dict__.pop("custom_pipelines", None)
-
-    def to_dict(self) -> dict[str, Any]:
-        output = super().to_dict()
-        output["custom_pipelines"] = {**CUSTOM_PIPELINES, **output.get("custom_pipelines", {})}
-        return output
         if self.unknown_id_policy not in UNKNOWN_ID_POLICIES:
             raise ValueError(
                 f"unknown_id_policy={self.unknown_id_policy!r} is not one of {UNKNOWN_ID_POLICIES}"
@@ -116,6 +111,11 @@ class GenRecConfig(BartConfig):
         for name in ("num_users", "num_items"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        output = super().to_dict()
+        output["custom_pipelines"] = {**CUSTOM_PIPELINES, **output.get("custom_pipelines", {})}
+        return output
 
     @classmethod
     def from_preset(cls, name: str, tokenizer: Any = None, **overrides: Any) -> "GenRecConfig":

@@ -249,3 +249,8 @@ def test_loss_is_normalised_by_the_trainers_item_count(model, tokenizer):
     torch.testing.assert_close(model(**batch, num_items_in_batch=tokens).loss, mean)
     torch.testing.assert_close(model(**batch, num_items_in_batch=2 * tokens).loss, mean / 2)
     assert GenRecForConditionalGeneration.accepts_loss_kwargs
+
+
+def test_config_rejects_negative_catalogue_sizes():
+    with pytest.raises(ValueError, match="num_items must be >= 0"):
+        GenRecConfig(num_items=-1)
