@@ -90,8 +90,13 @@ class GenRecPipeline(Pipeline):
                              "of those")
         prefix = (lambda i: "") if single else (lambda i: f"input {i}: ")
         normalized = [self._normalize(element, prefix(i), strict) for i, element in enumerate(batch)]
-        outputs = super().__call__(normalized, **kwargs)
-        return outputs[0] if single else outputs
+        # Batches of similar history length waste little on padding; results go back to the input order.
+        order = sorted(range(len(normalized)), key=lambda i: len(normalized[i]["items"]))
+        outputs = super().__call__([normalized[i] for i in order], **kwargs)
+        results = [None] * len(outputs)
+        for position, index in enumerate(order):
+            results[index] = outputs[position]
+        return results[0] if single else results
 
     @staticmethod
     def _is_single(inputs: Any) -> bool:
