@@ -218,6 +218,18 @@ def load_interactions(
     ``source`` is a CSV / TSV / Parquet file or a ``datasets.Dataset``. ``time_column=None`` keeps the row
     order. Ties in time keep row order. The ``sequential`` protocol numbers items and users in order of
     first appearance (as the P5 files do); ``random`` by a seeded permutation.
+
+    Example:
+
+    ```python
+    >>> from datasets import Dataset
+    >>> log = Dataset.from_dict({"user": ["a"] * 4 + ["b"] * 3, "item": ["x", "y", "z", "w", "y", "x", "z"],
+    ...                          "timestamp": [4, 1, 2, 3, 1, 2, 3]})
+    >>> data = load_interactions(log, k=1)
+    >>> data.splits["test"][0]
+    {'user': 'a', 'history': ['y', 'z', 'w'], 'target': 'x'}
+
+    ```
     """
     name = str(source) if not isinstance(source, Dataset) else "the given Dataset"
     if isinstance(source, Dataset):

@@ -57,6 +57,25 @@ class GenRecTrainer(Seq2SeqTrainer):
         exclude_history: forbid items already in the history (off for the paper protocol).
         eval_batch_size: histories per generate call (default ``per_device_eval_batch_size``).
         eval_max_length: token budget of an evaluation history (default: the tokenizer's).
+
+    Example:
+
+    ```python
+    >>> import contextlib, io, tempfile
+    >>> from datasets import Dataset
+    >>> from transformers import Seq2SeqTrainingArguments
+    >>> from genrec_hf import GenRecConfig, GenRecForConditionalGeneration, GenRecTokenizer, GenRecTrainer
+    >>> tok = GenRecTokenizer.from_catalogue(items=[f"i{n}" for n in range(30)], users=["u"])
+    >>> model = GenRecForConditionalGeneration(GenRecConfig.from_preset("small", tok))
+    >>> trainer = GenRecTrainer(model=model, args=Seq2SeqTrainingArguments(tempfile.mkdtemp(), report_to=[]),
+    ...                         processing_class=tok)
+    >>> rows = Dataset.from_dict({"user": ["u"], "history": [["i1", "i2"]], "target": ["i3"]})
+    >>> with contextlib.redirect_stdout(io.StringIO()):  # the Trainer prints its logs
+    ...     metrics = trainer.evaluate(rows)
+    >>> metrics["eval_users"], sorted(k for k in metrics if k.startswith("eval_hr"))
+    (1, ['eval_hr@1', 'eval_hr@10', 'eval_hr@20', 'eval_hr@5'])
+
+    ```
     """
 
     def __init__(self, *args: Any, top_k: int = 20, exclude_history: bool = False,

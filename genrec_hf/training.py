@@ -252,7 +252,12 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
 
 def evaluate_checkpoint(checkpoint: str | Path, data: SequenceData, splits: tuple[str, ...] = ("test",),
                         batch_size: int = 64, top_k: int = 20, exclude_history: bool = False) -> dict[str, Any]:
-    """Re-score a saved checkpoint on the given splits (the checkpoint's tokenizer defines the ids)."""
+    """Re-score a saved checkpoint on the given splits (the checkpoint's tokenizer defines the ids).
+
+    Raises ``ValueError`` if the checkpoint's tokenizer does not know the data set's items.
+    ``genrec-hf evaluate CHECKPOINT --data ...`` is this function; ``tests/test_training.py`` runs it on a
+    checkpoint trained there (a doctest would need one).
+    """
     from .tokenization import GenRecTokenizer
 
     tokenizer = GenRecTokenizer.from_pretrained(checkpoint)

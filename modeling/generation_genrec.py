@@ -23,6 +23,18 @@ class ItemTrie:
     node each leads to (-1 for ``eos``) (CSR); ``end_item[node]`` is the item completed by taking
     ``eos`` at that node (0 if none); ``subtree_items[node]`` counts the items whose path passes through
     it; ``item_paths[item]`` lists the nodes of the item's path (-1 padded).
+
+    Example:
+
+    ```python
+    >>> import torch
+    >>> trie = ItemTrie([[], [5, 6], [5, 7]], eos_token_id=2, vocab_size=10)  # items 1 and 2
+    >>> trie.common_prefix, trie.num_items
+    ([5], 2)
+    >>> trie.end_item[trie.walk(torch.tensor([[5, 7]]))].tolist()
+    [2]
+
+    ```
     """
 
     def __init__(self, item_token_ids: Sequence[Sequence[int]], eos_token_id: int, vocab_size: int):
