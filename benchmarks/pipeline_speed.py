@@ -107,6 +107,9 @@ def main(argv: list[str]) -> int:
             "plain_generate_one_user": latency(plain_generate, singles),
             "pipeline_batch_64": throughput(lambda b: rec(b, batch_size=64), batches),
             "plain_generate_batch_64": throughput(plain_generate, batches),
+            # all users in one call: the pipeline sorts them by history length before cutting batches of 64
+            "pipeline_one_call_batch_size_64": throughput(lambda b: rec(b, batch_size=64),
+                                                          [rows[64 * args.batches:64 * 2 * args.batches]] * 2),
         }
         entry["pipeline_vs_plain_latency_ratio"] = round(
             entry["pipeline_one_user"]["p50_ms"] / entry["plain_generate_one_user"]["p50_ms"], 2)

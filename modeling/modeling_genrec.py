@@ -198,7 +198,9 @@ class GenRecForConditionalGeneration(BartForConditionalGeneration):
             eos_token_id=config.eos_token_id,
             pad_token_id=config.pad_token_id,
             decoder_start_token_id=config.decoder_start_token_id,
-            forced_eos_token_id=config.forced_eos_token_id,
+            # no forced [END] at max_new_tokens: it would give the longest items their [END] for free
+            # (log-probability 0), ranking them above equally likely shorter items
+            forced_eos_token_id=None,
         )
 
     def forward(

@@ -14,7 +14,7 @@ import torch
 from transformers import Pipeline
 from transformers.utils import logging
 
-from .generation_genrec import recommend_batch
+from .generation_genrec import beam_search_items
 
 logger = logging.get_logger(__name__)
 
@@ -163,13 +163,8 @@ class GenRecPipeline(Pipeline):
         top_k = top_k or self.model.config.num_recommendations
         history = model_inputs.pop("history_item_ids")
         excluded = [sorted(set(row[row > 0].tolist())) for row in history] if exclude_history else None
-        ranked = recommend_batch(self.model, self.tokenizer, model_inputs, top_k=top_k, excluded_items=excluded)
-        items = torch.zeros(len(ranked), top_k, dtype=torch.long)
-        scores = torch.full((len(ranked), top_k), float("-inf"))
-        for row, pairs in enumerate(ranked):
-            for rank, (item, score) in enumerate(pairs):
-                items[row, rank], scores[row, rank] = item, score
-        return {"items": items, "scores": scores}
+        items, scores = beam_search_items(self.model, self.tokenizer, model_inputs, top_k=top_k, excluded_items=excluded)
+        return {"items": items.cpu(), "scores": scores.cpu()}
 
     def postprocess(self, model_outputs: dict[str, torch.Tensor]) -> list[dict[str, Any]]:
         items, scores = model_outputs["items"][0].tolist(), model_outputs["scores"][0].tolist()

@@ -103,7 +103,37 @@ def test_skipping_the_cross_attention_reorder_changes_nothing(catalogue_model):
     torch.testing.assert_close(fast.sequences_scores, reference.sequences_scores)
 
 
-def test_starting_after_the_common_item_prefix_keeps_the_ranking(catalogue_model):
+def exact_item_scores(model, tokenizer, batch, row):
+    """Every item's log-probability after the common prefix, by teacher forcing through the library's forward."""
+    trie = ItemTrie(tokenizer.item_token_ids, tokenizer.eos_token_id, len(tokenizer))
+    prompt = [model.config.decoder_start_token_id] + trie.common_prefix
+    inputs = {key: batch[key][row:row + 1] for key in ("input_ids", "attention_mask", "user_ids", "item_ids")}
+    scores = {}
+    for item in range(1, tokenizer.num_items + 1):
+        sequence = prompt + tokenizer.item_token_ids[item][len(trie.common_prefix):] + [tokenizer.eos_token_id]
+        with torch.no_grad():
+            logits = model(**inputs, decoder_input_ids=torch.tensor([sequence[:-1]])).logits[0]
+        log_probs = torch.log_softmax(logits, dim=-1)
+        scores[item] = sum(log_probs[i, sequence[i + 1]].item() for i in range(len(prompt) - 1, len(sequence) - 1))
+    return scores
+
+
+def test_beams_over_the_whole_catalogue_give_its_exact_ranking(catalogue_model):
+    """With as many beams as items nothing is pruned: the result is every item, ranked by its true log-probability
+    (the decoder's beam-shared arithmetic against the library's forward, padded histories included)."""
+    tokenizer, model = catalogue_model
+    batch = tokenizer.encode_histories([["sku1", "sku2", "sku3"], ["sku120"]], users=["u", None], return_tensors="pt")
+    results = recommend_batch(model, tokenizer, batch, top_k=130)
+    for row, ranked in enumerate(results):
+        exact = exact_item_scores(model, tokenizer, batch, row)
+        assert [item for item, _ in ranked] == sorted(exact, key=exact.get, reverse=True)
+        for item, score in ranked:
+            assert score == pytest.approx(exact[item], abs=1e-4)
+
+
+def test_top_20_is_never_worse_than_generate_with_the_trie_processor(catalogue_model):
+    """Same constraint, but the search stops only when no beam can still beat the 20th item, where generate's
+    early stopping settles for worse ones; every returned score is the item's true log-probability."""
     from transformers import LogitsProcessorList
 
     tokenizer, model = catalogue_model
@@ -111,11 +141,28 @@ def test_starting_after_the_common_item_prefix_keeps_the_ranking(catalogue_model
     assert tokenizer.convert_ids_to_tokens(trie.common_prefix) == ["▁item", "_"]
     batch = tokenizer.encode_histories([["sku1", "sku2"], ["sku120", "sku7"]], return_tensors="pt")
     fast = recommend_batch(model, tokenizer, batch, top_k=20)
-    full = model.generate(**batch, num_beams=20, num_return_sequences=20, return_dict_in_generate=True,
-                          output_scores=True, logits_processor=LogitsProcessorList([ItemTrieLogitsProcessor(trie)]))
+    full = model.generate(**batch, return_dict_in_generate=True, output_scores=True,
+                          logits_processor=LogitsProcessorList([ItemTrieLogitsProcessor(trie)]))
     items = tokenizer.decode_items(full.sequences, return_raw=False)
     for row, ranked in enumerate(fast):
-        assert [item for item, _ in ranked] == items[row * 20:(row + 1) * 20]
-        offsets = [full_score - score for (_, score), full_score in
-                   zip(ranked, full.sequences_scores[row * 20:(row + 1) * 20].tolist())]
-        assert max(offsets) - min(offsets) < 1e-4  # the prefix's log-probability, the same for every item
+        exact = exact_item_scores(model, tokenizer, batch, row)
+        reference = [exact[item] for item in items[row * 20:(row + 1) * 20]]
+        # generate's scores include the prefix; with the true [END] they are exact up to that constant
+        offsets = [s - r for s, r in zip(full.sequences_scores[row * 20:(row + 1) * 20].tolist(), reference)]
+        assert max(offsets) - min(offsets) < 1e-4
+        assert [score for _, score in ranked] == pytest.approx([exact[item] for item, _ in ranked], abs=1e-4)
+        assert all(mine >= theirs - 1e-4 for (_, mine), theirs in zip(ranked, reference))
+
+
+def test_encoding_in_length_buckets_changes_no_row(catalogue_model):
+    from genrec_hf.modeling.generation_genrec import encode_in_length_buckets
+
+    tokenizer, model = catalogue_model
+    histories = [[f"sku{n}" for n in range(1, length + 1)] for length in (9, 1, 5, 2, 7, 3)]
+    batch = tokenizer.encode_histories(histories, return_tensors="pt")
+    inputs = {key: batch[key] for key in ("input_ids", "attention_mask", "user_ids", "item_ids")}
+    with torch.no_grad():
+        reference = model.get_encoder()(**inputs).last_hidden_state
+        bucketed = encode_in_length_buckets(model.get_encoder(), inputs, bucket_size=2)
+    real = batch["attention_mask"].bool()
+    torch.testing.assert_close(bucketed[real], reference[real], atol=1e-5, rtol=1e-5)

@@ -521,6 +521,10 @@ class GenRecTokenizer(PreTrainedTokenizerFast):
             raise ValueError(f"padding must be 'longest', 'max_length', True or False, got {padding!r}")
         elif return_tensors is not None and len({len(v) for v in rows["input_ids"]}) > 1:
             raise ValueError("return_tensors needs padding when the sequences have different lengths")
+        if return_tensors == "pt":  # direct: BatchEncoding's generic conversion re-flattens every list in Python
+            import torch
+
+            return BatchEncoding({key: torch.tensor(values, dtype=torch.long) for key, values in rows.items()})
         return BatchEncoding(rows, tensor_type=return_tensors)
 
     def item_labels(self, items: Sequence[RawId], *, is_indexed: bool = False) -> list[list[int]]:
