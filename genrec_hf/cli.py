@@ -1,4 +1,4 @@
-"""The ``genrec-hf`` command line: ``quickstart``, ``train``, ``evaluate``."""
+"""The ``genrec-hf`` command line: ``quickstart``, ``train``, ``evaluate``, ``push``."""
 
 from __future__ import annotations
 
@@ -65,6 +65,18 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--splits", default="test", help="comma-separated: validation,test")
     evaluate.add_argument("--exclude-history", action="store_true")
     evaluate.add_argument("--output", help="write the metrics JSON here as well")
+    push = commands.add_parser("push", help="export a run as a Hub model folder (card included) and upload it")
+    push.add_argument("run", help="run folder written by `genrec-hf train`")
+    push.add_argument("--repo", required=True, help="Hub repository id, e.g. org/genrec-beauty")
+    push.add_argument("--folder", help="where to write the folder (default RUN/hub/ORG--NAME)")
+    push.add_argument("--companion", action="append", default=[],
+                      help="run folder of the same data set under the other id protocol, for the card")
+    push.add_argument("--no-upload", action="store_true", help="write the folder only")
+    push.add_argument("--private", action="store_true")
+    push.add_argument("--revision", help="branch to commit to (created if missing)")
+    push.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")
+    push.add_argument("--token", help="Hub token (default: HF_TOKEN or `hf auth login`)")
+    push.add_argument("--license", default="apache-2.0", help="licence of the weights, for the card")
     args = parser.parse_args(argv)
 
     try:
@@ -115,7 +127,16 @@ def main(argv: list[str] | None = None) -> int:
             if args.output:
                 write_json_atomic(args.output, results)
             print(json.dumps({s: results[s] for s in splits}, indent=2))
-    except (ValueError, KeyError, FileNotFoundError) as error:
+        elif args.command == "push":
+            from .hub import push_run
+
+            result = push_run(args.run, args.repo, folder=args.folder, companions=args.companion,
+                              private=args.private, revision=args.revision, create_pr=args.create_pr,
+                              token=args.token, upload=not args.no_upload, license=args.license)
+            print(f"folder: {result['folder']}")
+            if result["pr_url"] or result["commit_url"]:
+                print(f"uploaded: {result['pr_url'] or result['commit_url']}")
+    except (ValueError, KeyError, FileNotFoundError, FileExistsError, RuntimeError) as error:
         print(f"genrec-hf {args.command}: error: {error}", file=sys.stderr)
         return 2
     return 0

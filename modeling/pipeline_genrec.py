@@ -163,7 +163,8 @@ class GenRecPipeline(Pipeline):
         top_k = top_k or self.model.config.num_recommendations
         history = model_inputs.pop("history_item_ids")
         excluded = [sorted(set(row[row > 0].tolist())) for row in history] if exclude_history else None
-        items, scores = beam_search_items(self.model, self.tokenizer, model_inputs, top_k=top_k, excluded_items=excluded)
+        items, scores = beam_search_items(self.model, self.tokenizer, model_inputs, top_k=top_k,
+                                          excluded_items=excluded)
         return {"items": items.cpu(), "scores": scores.cpu()}
 
     def postprocess(self, model_outputs: dict[str, torch.Tensor]) -> list[dict[str, Any]]:

@@ -69,3 +69,25 @@ def build_hf_cache(folder: Path, cache: Path, repo_id: str, sha: str = "01234567
         shutil.copyfile(file, blob)
         (snapshot / file.name).symlink_to(Path("../../blobs") / blob.name)
     return repo
+
+
+@pytest.fixture(scope="session")
+def tiny_data():
+    """Leave-one-out splits of 40 synthetic users over 30 items, random ids."""
+    from genrec_hf.data import leave_one_out
+    from genrec_hf.synthetic import synthetic_interactions
+
+    sequences = synthetic_interactions(num_users=40, num_items=30, num_topics=3, seed=0)
+    items = sorted({i for _, h in sequences for i in h})
+    return leave_one_out(sequences, items, [u for u, _ in sequences], ids="random", seed=0, source="synthetic")
+
+
+@pytest.fixture(scope="session")
+def trained_run(tiny_data, tmp_path_factory):
+    """A finished `train_genrec` run folder (checkpoint/, metrics.json, curves) of a tiny model, and its results."""
+    from genrec_hf.training import TrainOptions, train_genrec
+
+    output = tmp_path_factory.mktemp("run")
+    options = TrainOptions(pretrain_epochs=1, finetune_epochs=2, batch_size=16, max_length=64, eval_users=10,
+                           threads=1, logging_steps=2, config_overrides=dict(TINY))
+    return output, train_genrec(tiny_data, output, options)

@@ -11,7 +11,6 @@ from transformers import Seq2SeqTrainingArguments
 
 from genrec_hf import ranking_metrics
 from genrec_hf.cli import main
-from genrec_hf.data import leave_one_out
 from genrec_hf.metrics import RANKING_METRIC_PATH
 from genrec_hf.synthetic import synthetic_interactions
 from genrec_hf.trainer import GenRecTrainer
@@ -29,13 +28,6 @@ def test_the_evaluate_module_gives_the_hand_computed_values():
     assert got["ndcg@3"] == pytest.approx((1 / 1.584962500721156 + 0.5 + 0.5) / 3)
     assert metric.compute(predictions=[["a", "b"]], references=["b"], ks=[2]) == ranking_metrics([["a", "b"]], ["b"],
                                                                                                  ks=(2,))
-
-
-@pytest.fixture(scope="module")
-def tiny_data():
-    sequences = synthetic_interactions(num_users=40, num_items=30, num_topics=3, seed=0)
-    items = sorted({i for _, h in sequences for i in h})
-    return leave_one_out(sequences, items, [u for u, _ in sequences], ids="random", seed=0, source="synthetic")
 
 
 def test_trainer_needs_a_genrec_tokenizer(model, tmp_path):
@@ -68,14 +60,6 @@ def test_evaluation_scores_every_user_once_in_input_order(model, tokenizer, tmp_
     assert metrics["eval_users"] == 3
     assert set(metrics) >= {"eval_hr@1", "eval_hr@5", "eval_hr@10", "eval_hr@20", "eval_ndcg@5", "eval_ndcg@10",
                             "eval_ndcg@20"}
-
-
-@pytest.fixture(scope="module")
-def trained_run(tiny_data, tmp_path_factory):
-    output = tmp_path_factory.mktemp("run")
-    options = TrainOptions(pretrain_epochs=1, finetune_epochs=2, batch_size=16, max_length=64, eval_users=10,
-                           threads=1, logging_steps=2, config_overrides=dict(TINY))
-    return output, train_genrec(tiny_data, output, options)
 
 
 def test_end_to_end_run_writes_checkpoint_metrics_and_curves(trained_run):

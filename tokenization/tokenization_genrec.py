@@ -58,7 +58,8 @@ class Catalogue:
         for position, raw in enumerate(self.raw_ids, start=1):
             key = raw_id_key(raw)
             if key in self.index:
-                raise ValueError(f"duplicate {kind} id {raw!r} in the catalogue (positions {self.index[key]} and {position})")
+                raise ValueError(f"duplicate {kind} id {raw!r} in the catalogue (positions {self.index[key]} and "
+                                 f"{position})")
             self.index[key] = position
 
     def __len__(self) -> int:
@@ -228,7 +229,8 @@ class GenRecTokenizer(PreTrainedTokenizerFast):
 
     def _save_pretrained(self, save_directory, file_names, legacy_format=None, filename_prefix=None):
         file_names = super()._save_pretrained(save_directory, file_names, legacy_format, filename_prefix)
-        id_map_path = os.path.join(str(save_directory), (filename_prefix + "-" if filename_prefix else "") + ID_MAP_FILE)
+        prefix = filename_prefix + "-" if filename_prefix else ""
+        id_map_path = os.path.join(str(save_directory), prefix + ID_MAP_FILE)
         with open(id_map_path, "w", encoding="utf-8") as handle:
             json.dump({"format": 1, "items": self.items.raw_ids, "users": self.users.raw_ids}, handle)
         return file_names + (id_map_path,)
@@ -305,7 +307,8 @@ class GenRecTokenizer(PreTrainedTokenizerFast):
         if getattr(config, "num_users", None) != self.num_users:
             problems.append(f"the model has {getattr(config, 'num_users', None)} users, the tokenizer {self.num_users}")
         if getattr(config, "vocab_size", 0) < len(self):
-            problems.append(f"the model's vocab_size {config.vocab_size} is smaller than the tokenizer's {len(self)} tokens")
+            problems.append(f"the model's vocab_size {config.vocab_size} is smaller than the tokenizer's "
+                            f"{len(self)} tokens")
         max_positions = getattr(config, "max_position_embeddings", None)
         if max_positions is not None and self.model_max_length > max_positions:
             problems.append(f"the tokenizer's model_max_length {self.model_max_length} exceeds the model's "
@@ -440,7 +443,8 @@ class GenRecTokenizer(PreTrainedTokenizerFast):
             if mask_positions is not None:
                 masked = mask_positions[b] % len(items) if -len(items) <= mask_positions[b] < len(items) else None
                 if masked is None:
-                    raise ValueError(f"history {b}: mask position {mask_positions[b]} outside a history of {len(items)}")
+                    raise ValueError(f"history {b}: mask position {mask_positions[b]} outside a history of "
+                                     f"{len(items)}")
                 if masked < keep_from:
                     raise ValueError(
                         f"history {b}: mask position {mask_positions[b]} falls in the part dropped to fit max_length"

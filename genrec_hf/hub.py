@@ -1,0 +1,321 @@
+"""Publishing a training run on the Hugging Face Hub: a model card from ``metrics.json``, one self-contained
+folder (weights, config, tokenizer, remote code, pipeline, generation config, card), then one commit.
+
+Everything up to the upload works offline. The upload is the only network step: it goes through
+``huggingface_hub.HfApi`` (the token comes from ``HF_TOKEN`` or ``hf auth login``), and when the Hub cannot be
+reached the finished folder stays on disk and the error says how to retry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete, EvalResult, HfApi, ModelCard, ModelCardData
+from huggingface_hub.errors import HfHubHTTPError, HTTPError
+
+from .hub_cards import DATASETS_PATH, TEMPLATE_PATH
+
+METRICS = ("hr@1", "hr@5", "hr@10", "hr@20", "ndcg@5", "ndcg@10", "ndcg@20")
+METRIC_NAMES = {m: m.upper() for m in METRICS}
+TAGS = ["recommendation", "sequential-recommendation", "genrec", "bart"]
+PROTOCOLS = {
+    "sequential": "the data set's own item ids, as in the paper; they were assigned in order of first appearance "
+                  "and leak the answer (see Limitations)",
+    "random": "items and users renumbered by a seeded random permutation before anything else, so the ids carry "
+              "no order to exploit",
+}
+
+
+class PushError(RuntimeError):
+    """The Hub could not be reached or refused the upload; the exported folder is intact."""
+
+
+def read_run(run_dir: str | Path) -> dict[str, Any]:
+    """A run's ``metrics.json``, with a clear error when the folder is not a finished run."""
+    path = Path(run_dir) / "metrics.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found; a run folder is what `genrec-hf train` writes "
+                                "(checkpoint/, metrics.json, training_curves.png)")
+    try:
+        metrics = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not valid JSON ({error})") from error
+    for key in ("data", "options", "model", "test"):
+        if key not in metrics:
+            raise ValueError(f"{path}: has no '{key}' entry; is it a genrec-hf run's metrics.json?")
+    return metrics
+
+
+def _dataset_key(metrics: dict[str, Any]) -> str:
+    source = str(metrics["data"]["source"])
+    return Path(source).parent.name if source.endswith(".txt") else Path(source).stem or source
+
+
+def _dataset_facts(key: str) -> dict[str, Any]:
+    known = json.loads(DATASETS_PATH.read_text())
+    if key in known:
+        return {"key": key, "dataset_id": f"p5-{key}" if key != "yelp" else "p5-yelp", **known[key]}
+    return {"key": key, "dataset_id": key, "pretty_name": key, "description": f"The `{key}` interaction data.",
+            "source": key, "raw_ids": "the data's own user and item ids", "license_note": "that of the data",
+            "paper": {}}
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _row(name: str, values: dict[str, float]) -> str:
+    return f"| {name} | " + " | ".join(_fmt(values.get(m)) for m in METRICS) + " |"
+
+
+def eval_results(runs: Sequence[dict[str, Any]]) -> list[EvalResult]:
+    """``model-index`` entries: every test metric of every run, one dataset config per id protocol."""
+    results = []
+    for metrics in runs:
+        facts = _dataset_facts(_dataset_key(metrics))
+        for metric in METRICS:
+            if metric not in metrics["test"]:
+                continue
+            results.append(EvalResult(
+                task_type="sequential-recommendation",
+                task_name="Next-item recommendation (leave-one-out, all-item ranking)",
+                dataset_type=facts["dataset_id"],
+                dataset_name=facts["pretty_name"],
+                dataset_config=f"{metrics['data']['ids']}-ids",
+                dataset_split="test",
+                metric_type=metric,
+                metric_name=METRIC_NAMES[metric],
+                metric_value=round(float(metrics["test"][metric]), 6),
+            ))
+    return results
+
+
+def results_table(runs: Sequence[dict[str, Any]], paper: dict[str, dict[str, float]]) -> str:
+    """Markdown: this model under each protocol, the baselines of the same split, the paper's numbers."""
+    lines = ["| model | " + " | ".join(METRIC_NAMES[m] for m in METRICS) + " |", "|---" * (len(METRICS) + 1) + "|"]
+    for index, metrics in enumerate(runs):
+        name = Path(str(metrics.get("checkpoint", "?"))).parent.name
+        who = "**this model**" if index == 0 else f"companion run `{name}`"
+        lines.append(_row(f"{who}, `{metrics['data']['ids']}` ids", metrics["test"]))
+    for metrics in runs:
+        ids = metrics["data"]["ids"]
+        for name, label in (("max_history_plus_k", "max(history)+k rule"), ("most_popular", "most popular")):
+            baseline = metrics.get("baselines", {}).get(name, {}).get("test")
+            if baseline:
+                lines.append(_row(f"{label}, `{ids}` ids (no learning)", baseline))
+    for name, values in paper.items():
+        lines.append(_row(f"{name}, `sequential` ids", values))
+    return "\n".join(lines)
+
+
+def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Path] = (),
+               license: str = "apache-2.0") -> ModelCard:
+    """The model card of a run (and of ``companions``: the same data set under the other id protocol).
+
+    Every number comes from the runs' ``metrics.json`` files, except the paper's, which are quoted from its
+    tables.
+
+    Example:
+
+    ```python
+    >>> card = model_card("runs/beauty-random-small-prefixes", "org/genrec-beauty")  # doctest: +SKIP
+    >>> card.data.eval_results[0].metric_type  # doctest: +SKIP
+    'hr@1'
+
+    ```
+    """
+    metrics = read_run(run_dir)
+    runs = [metrics] + [read_run(c) for c in companions]
+    keys = {_dataset_key(m) for m in runs}
+    if len(keys) > 1:
+        raise ValueError(f"a card describes one data set, the runs cover {sorted(keys)}")
+    protocols = [m["data"]["ids"] for m in runs]
+    if len(set(protocols)) < len(protocols):
+        raise ValueError(f"two runs with the same id protocol ({protocols}); give one run per protocol")
+    facts = _dataset_facts(keys.pop())
+    options, model = metrics["options"], metrics["model"]
+    config = dict(model["config"], parameters=model["parameters"])
+    config.setdefault("decoder_layers", config.get("encoder_layers"))
+    card_data = ModelCardData(
+        license=license,
+        library_name="transformers",
+        tags=TAGS,
+        datasets=[facts["dataset_id"]],
+        metrics=["hit_rate", "ndcg"],
+        model_name=repo_id.split("/")[-1],
+        eval_results=eval_results(runs),
+    )
+    training = [
+        f"- Model: GenRec `{options['preset']}` preset ({model['parameters']:,} parameters), trained from scratch.",
+        f"- Pretraining: {options['pretrain_epochs']} epochs of the single-item cloze task (one random item of each "
+        "training history replaced by `[MASK]`, drawn afresh every epoch from a seeded generator; the label is that "
+        "item's tokens)." if options["pretrain_epochs"] else "- No pretraining (the paper's ablation).",
+        (f"- Fine-tuning: {options['finetune_epochs']} epochs with `[MASK]` appended to the history and the next item "
+         "as the label" + (", on every prefix of each training sequence" if options.get("prefixes") else
+                           ", on the last training item of each user") + "."
+         if options["finetune_epochs"] else "- No fine-tuning."),
+        f"- AdamW, learning rate {options['learning_rate']}"
+        + (f" (fine-tuning {options['finetune_learning_rate']})" if options.get("finetune_learning_rate") else "")
+        + f", weight decay {options['weight_decay']}, linear schedule with {options['warmup_ratio']:.0%} warm-up, "
+        f"batch size {options['batch_size']}, label smoothing {options['config_overrides'].get('label_smoothing', 0)}"
+        f", seed {options['seed']}.",
+        f"- Model selection on validation {'NDCG@10'} ({options.get('eval_users') or 'all'} validation users per "
+        "epoch); the pretrained model is a candidate too. The test split is scored once, at the end.",
+    ]
+    selected = metrics.get("selected_model") or {}
+    if selected.get("stage"):
+        training.append(f"- Selected: the {selected['stage']} model"
+                        + (f" ({selected['note']})" if selected.get("note") else "") + ".")
+    machine = metrics.get("machine", {})
+    hardware = machine.get("accelerator") or f"{machine.get('cpus', '?')} CPU cores, no GPU"
+    hardware += f", {machine.get('torch_threads', '?')} torch threads"
+    total = metrics.get("timings", {}).get("total_s")
+    notes = ["Rows marked `sequential` ids use the data set's own ids, the paper's protocol; `random` ids are the "
+             "same interactions with users and items renumbered. The paper's rows are quoted from its Tables 1 and 3 "
+             "(bart-base on a GPU; HR@1, HR@20 and NDCG@20 not reported); its fine-tuning also saw each user's "
+             "validation item, ours does not."]
+    if len(runs) > 1:
+        notes.append("A companion run is a separate model trained by genrec-hf on the same data under the other id "
+                     "protocol; its numbers appear so that both protocols sit side by side.")
+    if "sequential" not in protocols:
+        notes.append("This card has no `sequential`-ids run of this model, so its paper rows have no direct "
+                     "counterpart here.")
+    return ModelCard.from_template(
+        card_data,
+        template_path=str(TEMPLATE_PATH),
+        model_name=repo_id.split("/")[-1],
+        repo_id=repo_id,
+        dataset=facts,
+        model=config,
+        ids=metrics["data"]["ids"],
+        ids_meaning=PROTOCOLS.get(metrics["data"]["ids"], metrics["data"]["ids"]),
+        top_k=options.get("top_k", 20),
+        max_length=options.get("max_length"),
+        training_summary=f"{options['pretrain_epochs']} cloze pretraining + {options['finetune_epochs']} fine-tuning "
+                         "epochs" + (" (prefixes)" if options.get("prefixes") else ""),
+        training_details="\n".join(training),
+        hardware=hardware,
+        wall_time=f"{total / 60:.0f} min (training and evaluation)" if total else "not recorded",
+        git_commit=metrics.get("git_commit") or "unknown",
+        test_users=int(metrics["test"].get("users", 0)),
+        results_table=results_table(runs, facts.get("paper", {})),
+        results_notes=" ".join(notes),
+        **_examples(Path(run_dir) / "checkpoint"),
+    )
+
+
+def _examples(checkpoint: Path) -> dict[str, Any]:
+    """Two real item ids and a user id of the catalogue, for the card's code examples."""
+    id_map = checkpoint / "genrec_id_map.json"
+    items, users = ["ITEM_A", "ITEM_B"], ["USER_ID"]
+    if id_map.is_file():
+        catalogue = json.loads(id_map.read_text())
+        items = [str(i) for i in catalogue.get("items", [])[:2]] or items
+        users = [str(u) for u in catalogue.get("users", [])[:1]] or users
+    return {"example_items": items, "example_user": users[0]}
+
+
+def export_run(run_dir: str | Path, folder: str | Path, repo_id: str, companions: Sequence[str | Path] = (),
+               overwrite: bool = False, license: str = "apache-2.0") -> Path:
+    """Write the folder a Hub repository holds, and return it.
+
+    Model (safetensors) and config with the full ``auto_map`` and ``custom_pipelines``, the remote-code modules
+    (model, tokenizer, generation, pipeline), the tokenizer with its raw-id map, a generation config for
+    top-``num_recommendations`` beam search, the model card (``README.md``), the training curves and the run's
+    ``metrics.json`` (as ``genrec_metrics.json``). The folder appears only when complete (built beside it, then
+    renamed), so a crash never leaves a half-written export.
+    """
+    from .modeling import GenRecForConditionalGeneration
+    from .tokenization import GenRecTokenizer
+
+    run_dir, folder = Path(run_dir), Path(folder)
+    checkpoint = run_dir / "checkpoint"
+    if not checkpoint.is_dir():
+        raise FileNotFoundError(f"{checkpoint}: no checkpoint folder in this run")
+    card = model_card(run_dir, repo_id, companions, license=license)
+    if folder.exists() and not overwrite:
+        raise FileExistsError(f"{folder} exists; pass overwrite=True (--overwrite) to replace it")
+    model = GenRecForConditionalGeneration.from_pretrained(checkpoint)
+    tokenizer = GenRecTokenizer.from_pretrained(checkpoint)
+    tokenizer.check_model_config(model.config)
+    model.generation_config = GenRecForConditionalGeneration.default_generation_config(model.config)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        card.save(staging / "README.md")
+        curves = run_dir / "training_curves.png"
+        if curves.is_file():
+            shutil.copyfile(curves, staging / "training_curves.png")
+        shutil.copyfile(run_dir / "metrics.json", staging / "genrec_metrics.json")
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return folder
+
+
+def push_run(
+    run_dir: str | Path,
+    repo_id: str,
+    *,
+    folder: str | Path | None = None,
+    companions: Sequence[str | Path] = (),
+    private: bool = False,
+    revision: str | None = None,
+    create_pr: bool = False,
+    token: str | None = None,
+    commit_message: str | None = None,
+    upload: bool = True,
+    overwrite: bool = True,
+    license: str = "apache-2.0",
+    api: HfApi | None = None,
+) -> dict[str, Any]:
+    """Export a run (see :func:`export_run`) and upload it as one commit to ``repo_id``.
+
+    The commit adds every file of the folder and deletes files the repository holds that the folder does not
+    (a stale weight or code file would otherwise still be served). ``private``, ``revision`` and ``create_pr``
+    pass through to ``HfApi``. Returns ``{"folder", "repo_id", "commit_url", "pr_url"}`` (URLs ``None`` without
+    ``upload``).
+    """
+    folder = Path(folder) if folder is not None else Path(run_dir) / "hub" / repo_id.replace("/", "--")
+    export_run(run_dir, folder, repo_id, companions, overwrite=overwrite, license=license)
+    result: dict[str, Any] = {"folder": str(folder), "repo_id": repo_id, "commit_url": None, "pr_url": None}
+    if not upload:
+        return result
+    api = api or HfApi(token=token)
+    local = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    try:
+        api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+        if revision and not create_pr:
+            api.create_branch(repo_id, branch=revision, exist_ok=True)
+        remote = set(api.list_repo_files(repo_id, revision=revision))
+        operations: list[Any] = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(folder / name))
+                                 for name in local]
+        operations += [CommitOperationDelete(path_in_repo=name) for name in sorted(remote - set(local))
+                       if name != ".gitattributes"]
+        info = api.create_commit(repo_id, operations=operations, revision=revision, create_pr=create_pr,
+                                 commit_message=commit_message or f"GenRec model from {Path(run_dir).name}")
+    except HfHubHTTPError as error:
+        raise PushError(f"the Hub refused the upload to {repo_id}: {error}. Check the token (HF_TOKEN or "
+                        f"`hf auth login`) and your rights on the repository; the folder {folder} is complete, "
+                        f"retry with `hf upload {repo_id} {folder}`") from error
+    except (HTTPError, OSError) as error:
+        raise PushError(f"could not reach the Hugging Face Hub to upload {repo_id} ({type(error).__name__}: "
+                        f"{error}); the folder {folder} is complete, retry when online with "
+                        f"`hf upload {repo_id} {folder}` or the same command") from error
+    result["commit_url"] = getattr(info, "commit_url", None)
+    result["pr_url"] = getattr(info, "pr_url", None)
+    return result
+
+
+__all__ = ["PushError", "eval_results", "export_run", "model_card", "push_run", "read_run", "results_table"]

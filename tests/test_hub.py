@@ -1,0 +1,210 @@
+"""Publishing: the model card tells the truth and parses back; `push` sends one complete commit; the pushed
+folder loads from an offline Hub cache with every Auto class and the pipeline, without genrec_hf."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete, EvalResult, ModelCard
+
+from genrec_hf.cli import main
+from genrec_hf.hub import PushError, export_run, model_card, push_run
+
+from .conftest import HIDE_GENREC_HF, build_hf_cache, run_python
+
+EXPECTED_FILES = {
+    "README.md", "config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
+    "tokenizer_config.json", "genrec_id_map.json", "configuration_genrec.py", "modeling_genrec.py",
+    "tokenization_genrec.py", "generation_genrec.py", "pipeline_genrec.py", "training_curves.png",
+    "genrec_metrics.json",
+}
+
+
+class RecordingHfApi:
+    """Stands in for huggingface_hub.HfApi at the network boundary: records calls, sends nothing."""
+
+    def __init__(self, remote_files=(".gitattributes",)):
+        self.calls, self.remote_files = [], list(remote_files)
+
+    def create_repo(self, repo_id, **kwargs):
+        self.calls.append(("create_repo", repo_id, kwargs))
+
+    def create_branch(self, repo_id, **kwargs):
+        self.calls.append(("create_branch", repo_id, kwargs))
+
+    def list_repo_files(self, repo_id, **kwargs):
+        self.calls.append(("list_repo_files", repo_id, kwargs))
+        return self.remote_files
+
+    def create_commit(self, repo_id, operations, **kwargs):
+        self.calls.append(("create_commit", repo_id, kwargs))
+        self.operations = operations
+        return type("CommitInfo", (), {"commit_url": f"https://hub/{repo_id}/commit/1", "pr_url": None})()
+
+
+def test_card_metadata_is_what_a_hub_user_expects(trained_run):
+    output, _ = trained_run
+    card = model_card(output, "org/genrec-tiny")
+    data = card.data
+    assert data.library_name == "transformers" and data.license == "apache-2.0"
+    assert {"recommendation", "sequential-recommendation", "genrec", "bart"} <= set(data.tags)
+    assert data.datasets and data.metrics == ["hit_rate", "ndcg"]
+    for section in ("## How to use", "## Training data and preprocessing", "## Training procedure",
+                    "## Evaluation", "## Limitations", "## Citation", "trust_remote_code=True", "2407.21191"):
+        assert section in card.content
+
+
+def test_card_numbers_are_the_runs_numbers(trained_run):
+    output, results = trained_run
+    card = model_card(output, "org/genrec-tiny")
+    values = {r.metric_type: r.metric_value for r in card.data.eval_results}
+    assert values["hr@10"] == pytest.approx(results["test"]["hr@10"], abs=1e-6)
+    assert values["ndcg@20"] == pytest.approx(results["test"]["ndcg@20"], abs=1e-6)
+    assert {r.dataset_config for r in card.data.eval_results} == {"random-ids"}
+    rule = results["baselines"]["max_history_plus_k"]["test"]
+    row = f"| max(history)+k rule, `random` ids (no learning) | {rule['hr@1']:.4f} | {rule['hr@5']:.4f}"
+    assert row in card.content
+
+
+def test_card_parses_back_and_its_eval_results_round_trip(trained_run, tmp_path):
+    output, _ = trained_run
+    card = model_card(output, "org/genrec-tiny")
+    card.save(tmp_path / "README.md")
+    parsed = ModelCard.load(tmp_path / "README.md")
+    assert parsed.data.eval_results == card.data.eval_results
+    assert all(isinstance(r, EvalResult) for r in parsed.data.eval_results)
+    assert parsed.data.to_dict() == card.data.to_dict()
+
+
+def test_card_sets_both_protocols_side_by_side(trained_run, tmp_path):
+    output, _ = trained_run
+    companion = tmp_path / "sequential-run"
+    companion.mkdir()
+    metrics = json.loads((output / "metrics.json").read_text())
+    metrics["data"]["ids"] = "sequential"
+    metrics["test"] = {k: v / 2 if isinstance(v, float) else v for k, v in metrics["test"].items()}
+    (companion / "metrics.json").write_text(json.dumps(metrics))
+    card = model_card(output, "org/genrec-tiny", companions=[companion])
+    configs = {r.dataset_config: r for r in card.data.eval_results if r.metric_type == "hr@10"}
+    assert set(configs) == {"random-ids", "sequential-ids"}
+    assert configs["sequential-ids"].metric_value == pytest.approx(metrics["test"]["hr@10"], abs=1e-6)
+    with pytest.raises(ValueError, match="same id protocol"):
+        model_card(output, "org/genrec-tiny", companions=[output])
+
+
+def test_a_folder_that_is_not_a_run_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="metrics.json: not found"):
+        model_card(tmp_path, "org/x")
+    (tmp_path / "metrics.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        model_card(tmp_path, "org/x")
+
+
+def test_push_sends_every_file_in_one_commit_and_drops_stale_ones(trained_run, tmp_path):
+    output, _ = trained_run
+    api = RecordingHfApi(remote_files=[".gitattributes", "pytorch_model.bin", "README.md"])
+    result = push_run(output, "org/genrec-tiny", folder=tmp_path / "folder", private=True, revision="v1",
+                      api=api)
+    assert [name for name, *_ in api.calls] == ["create_repo", "create_branch", "list_repo_files", "create_commit"]
+    assert api.calls[0][2]["private"] is True
+    assert api.calls[1][2] == {"branch": "v1", "exist_ok": True}
+    assert api.calls[3][2]["revision"] == "v1" and api.calls[3][2]["create_pr"] is False
+    added = {op.path_in_repo for op in api.operations if isinstance(op, CommitOperationAdd)}
+    deleted = {op.path_in_repo for op in api.operations if isinstance(op, CommitOperationDelete)}
+    assert added == EXPECTED_FILES == {p.name for p in (tmp_path / "folder").iterdir()}
+    assert deleted == {"pytorch_model.bin"}  # a stale weight file would otherwise still be served
+    assert result["commit_url"] == "https://hub/org/genrec-tiny/commit/1"
+
+
+def test_create_pr_opens_a_pull_request_without_creating_a_branch(trained_run, tmp_path):
+    output, _ = trained_run
+    api = RecordingHfApi()
+    push_run(output, "org/genrec-tiny", folder=tmp_path / "folder", create_pr=True, api=api)
+    assert [name for name, *_ in api.calls] == ["create_repo", "list_repo_files", "create_commit"]
+    assert api.calls[-1][2]["create_pr"] is True
+
+
+def test_exported_config_and_generation_config_are_complete(trained_run, tmp_path):
+    output, _ = trained_run
+    folder = export_run(output, tmp_path / "folder", "org/genrec-tiny")
+    config = json.loads((folder / "config.json").read_text())
+    assert set(config["auto_map"]) == {"AutoConfig", "AutoModel", "AutoModelForSeq2SeqLM"}
+    assert config["custom_pipelines"]["genrec"]["impl"] == "pipeline_genrec.GenRecPipeline"
+    generation = json.loads((folder / "generation_config.json").read_text())
+    assert generation["num_beams"] == generation["num_return_sequences"] == 20
+    assert json.loads((folder / "tokenizer_config.json").read_text())["auto_map"]["AutoTokenizer"]
+    with pytest.raises(FileExistsError, match="exists"):
+        export_run(output, folder, "org/genrec-tiny")
+
+
+def test_push_without_network_fails_with_a_clear_message_and_keeps_the_folder(trained_run, tmp_path):
+    output, _ = trained_run
+    env = {**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9", "HF_TOKEN": "hf_unused", "OMP_NUM_THREADS": "1"}
+    folder = tmp_path / "folder"
+    result = subprocess.run([sys.executable, "-m", "genrec_hf", "push", str(output), "--repo", "org/genrec-tiny",
+                             "--folder", str(folder)], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 2
+    assert "could not reach the Hugging Face Hub" in result.stderr and "Traceback" not in result.stderr
+    assert {p.name for p in folder.iterdir()} == EXPECTED_FILES
+
+
+def test_push_error_is_raised_in_python_too(trained_run, tmp_path):
+    from huggingface_hub import HfApi
+
+    output, _ = trained_run
+    with pytest.raises(PushError, match="retry"):
+        push_run(output, "org/genrec-tiny", folder=tmp_path / "f", api=HfApi(endpoint="http://127.0.0.1:9",
+                                                                              token="hf_unused"))
+
+
+def test_push_command_without_upload_writes_the_folder(trained_run, tmp_path, capsys):
+    output, _ = trained_run
+    assert main(["push", str(output), "--repo", "org/genrec-tiny", "--folder", str(tmp_path / "f"),
+                 "--no-upload"]) == 0
+    assert f"folder: {tmp_path / 'f'}" in capsys.readouterr().out
+
+
+LOAD_EVERYTHING = """
+import json
+from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM, AutoTokenizer, pipeline
+repo = "org/genrec-tiny"
+objects = [AutoConfig.from_pretrained(repo, trust_remote_code=True),
+           AutoTokenizer.from_pretrained(repo, trust_remote_code=True),
+           AutoModel.from_pretrained(repo, trust_remote_code=True),
+           AutoModelForSeq2SeqLM.from_pretrained(repo, trust_remote_code=True)]
+rec = pipeline(model=repo, trust_remote_code=True)
+history = {history!r}
+out = rec(history)
+print(json.dumps(dict(classes=[type(o).__name__ for o in objects], pipeline=type(rec).__name__,
+                      n=len(out), items=[r["item"] for r in out],
+                      genrec_hf_imported=any(m.startswith("genrec_hf") for m in __import__("sys").modules))))
+"""
+
+
+def test_pushed_folder_loads_from_an_offline_hub_cache_without_genrec_hf(trained_run, tmp_path):
+    output, _ = trained_run
+    api = RecordingHfApi()
+    push_run(output, "org/genrec-tiny", folder=tmp_path / "folder", api=api)
+    sent = tmp_path / "sent"  # exactly what the commit carried
+    sent.mkdir()
+    for op in api.operations:
+        (sent / op.path_in_repo).write_bytes(open(op.path_or_fileobj, "rb").read())
+    build_hf_cache(sent, tmp_path / "cache", "org/genrec-tiny")
+    history = _some_history(output)
+    code = HIDE_GENREC_HF + LOAD_EVERYTHING.format(history=history)
+    out = json.loads(run_python(code, cwd=tmp_path, env={"HF_HUB_CACHE": str(tmp_path / "cache"),
+                                                         "HF_HUB_OFFLINE": "1",
+                                                         "HF_MODULES_CACHE": str(tmp_path / "modules")})
+                     .strip().splitlines()[-1])
+    assert out["classes"] == ["GenRecConfig", "GenRecTokenizer", "GenRecModel", "GenRecForConditionalGeneration"]
+    assert out["pipeline"] == "GenRecPipeline" and out["n"] == 20
+    assert not set(out["items"]) & set(history) and not out["genrec_hf_imported"]
+
+
+def _some_history(output):
+    items = json.loads((output / "checkpoint" / "genrec_id_map.json").read_text())["items"]
+    return [str(i) if not isinstance(i, int) else i for i in items[:3]]
