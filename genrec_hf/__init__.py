@@ -40,6 +40,10 @@ _LAZY = {
     "load_interactions": "data",
     "load_data": "data",
     "SequenceData": "data",
+    "finetune_examples": "data",
+    "model_card": "hub",
+    "export_run": "hub",
+    "push_run": "hub",
 }
 
 

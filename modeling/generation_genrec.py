@@ -347,7 +347,8 @@ def beam_search_items(
     it returns the same items as ``model.generate`` with :class:`ItemTrieLogitsProcessor` and
     ``early_stopping=True``, or better-scoring ones where that stops early. The score is the log-probability of
     the item's tokens after the prefix that all items share. Both tensors are ``(batch, top_k)``, best first; a
-    row with fewer than ``top_k`` allowed items is padded with item 0 and score ``-inf``.
+    row with fewer than ``top_k`` allowed items is padded with item 0 and score ``-inf``. Always without dropout,
+    whatever mode the model is in (the mode is left as it was).
     """
     if top_k < 1:
         raise ValueError(f"top_k must be >= 1, got {top_k}")
@@ -359,7 +360,13 @@ def beam_search_items(
     if trie.edge_keys.device != device:
         trie.to(device)
     excluded = ExcludedItems(trie, excluded_items).to(device) if excluded_items is not None else None
-    encoder_states = encode_in_length_buckets(model.get_encoder(), inputs)
+    encoder = model.get_encoder()
+    was_training = encoder.training
+    encoder.eval()  # no dropout: a model fresh from training must not recommend at random
+    try:
+        encoder_states = encode_in_length_buckets(encoder, inputs)
+    finally:
+        encoder.train(was_training)
     decoder = BeamSharedDecoder(model, encoder_states, inputs["attention_mask"])
     size = encoder_states.shape[0]
 

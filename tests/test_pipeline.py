@@ -159,3 +159,19 @@ def test_remote_code_pipeline_from_an_offline_hub_cache_repo_id(saved_model, rec
     out = _remote("org/genrec-beauty", tmp_path, env={"HF_HUB_CACHE": str(cache)})
     assert out["cls"] == "GenRecPipeline" and out["hidden"]
     assert out["items"] == [r["item"] for r in rec({"user": "alice", "history": ["B0001X", "B0002X"]}, top_k=5)]
+
+
+def test_a_model_in_training_mode_recommends_deterministically_and_stays_in_training_mode(tokenizer):
+    """A model straight out of the Trainer is in training mode; dropout must not leak into recommendations."""
+    from transformers import pipeline
+
+    from genrec_hf import GenRecConfig, GenRecForConditionalGeneration
+
+    from .conftest import TINY
+
+    torch.manual_seed(0)
+    model = GenRecForConditionalGeneration(GenRecConfig.from_preset("small", tokenizer, **{**TINY, "dropout": 0.5}))
+    rec = pipeline("genrec", model=model.train(), tokenizer=tokenizer)
+    first, second = rec(["B0001X", "B0002X"]), rec(["B0001X", "B0002X"])
+    assert model.training
+    assert first == second == pipeline("genrec", model=model.eval(), tokenizer=tokenizer)(["B0001X", "B0002X"])
