@@ -58,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
                        help="validation users scored each epoch for model selection (0 = all)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    train.add_argument("--save-steps", type=int, default=200,
+                       help="pretraining checkpoint interval in steps (fine-tuning saves every epoch)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run in --output from its newest complete checkpoint")
+    train.add_argument("--overwrite", action="store_true", help="start over in an --output that holds a run")
 
     evaluate = commands.add_parser("evaluate", help="re-score a checkpoint on a data set's leave-one-out split")
     evaluate.add_argument("checkpoint")
@@ -105,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                 finetune_learning_rate=args.finetune_lr,
                 max_length=args.max_length, eval_users=args.eval_users or None, seed=args.seed,
                 threads=args.threads, config_overrides={"label_smoothing": args.label_smoothing},
+                save_steps=args.save_steps, resume=args.resume, overwrite=args.overwrite,
             )
             results = train_genrec(_load(args), args.output, options)
             from accelerate import PartialState

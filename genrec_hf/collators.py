@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from transformers import BatchEncoding
@@ -57,19 +57,25 @@ class ClozeCollator:
     """Pretraining (paper section 4.2, Figure 2): exactly ONE item of each sequence, anywhere in it, is
     replaced by ``[MASK]``; the label is that item's tokens.
 
-    Examples are dicts with ``items`` (a training sequence, oldest first) and optionally ``user``. The
-    mask position is drawn afresh at every call, so each epoch masks different items, from a generator
-    seeded by ``seed``: the same seed and batch order give the same masks. When a sequence is longer than
-    ``max_length``, the position is drawn among the items that survive truncation.
+    Examples are dicts with ``items`` (a training sequence, oldest first) and optionally ``user``. The mask
+    position is a pure function of ``(seed, epoch, example)``: each epoch masks a different item of a sequence,
+    and the same seed and epoch always mask the same one, whatever the batch, the process (DDP) or a resumed
+    run. ``GenRecTrainer`` calls :meth:`set_epoch` at the start of every epoch; a hand-written loop calls it too,
+    as with PyTorch's ``DistributedSampler``. When a sequence is longer than ``max_length``, the position is
+    drawn among the items that survive truncation.
 
     Example:
 
     ```python
     >>> from genrec_hf import ClozeCollator, GenRecTokenizer
     >>> tok = GenRecTokenizer.from_catalogue(items=["a", "b", "c"], users=["u"])
-    >>> batch = ClozeCollator(tok, seed=0)([{"user": "u", "items": ["a", "b", "c"]}])
+    >>> collator = ClozeCollator(tok, seed=0)
+    >>> batch = collator([{"user": "u", "items": ["a", "b", "c"]}])
     >>> (batch["input_ids"] == tok.mask_token_id).sum().item(), tok.decode_items(batch["labels"])
-    (1, ['b'])
+    (1, ['a'])
+    >>> collator.set_epoch(1)
+    >>> tok.decode_items(collator([{"user": "u", "items": ["a", "b", "c"]}])["labels"])
+    ['c']
 
     ```
     """
@@ -78,10 +84,15 @@ class ClozeCollator:
     seed: int = 0
     max_length: int | None = None
     is_indexed: bool = False
-    _rng: random.Random = field(init=False, repr=False)
+    epoch: int = 0
 
-    def __post_init__(self) -> None:
-        self._rng = random.Random(self.seed)
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def mask_position(self, example: dict[str, Any], fitting: int) -> int:
+        """Index among the last ``fitting`` items of the example, from a generator keyed by seed, epoch and example."""
+        key = f"{self.seed}|{self.epoch}|{example.get('user')!r}|{','.join(map(str, example['items']))}"
+        return len(example["items"]) - fitting + random.Random(key).randrange(fitting)
 
     def __call__(self, examples: Sequence[dict[str, Any]]) -> BatchEncoding:
         if not examples:
@@ -90,11 +101,10 @@ class ClozeCollator:
         for index, example in enumerate(examples):
             if "items" not in example:
                 raise ValueError(f"example {index} has no 'items' (the training sequence to mask)")
-            items = example["items"]
-            fitting = self.tokenizer.items_that_fit(items, example.get("user"), append_mask=False,
+            fitting = self.tokenizer.items_that_fit(example["items"], example.get("user"), append_mask=False,
                                                     is_indexed=self.is_indexed, max_length=self.max_length,
                                                     unknown_id_policy="error")
-            positions.append(len(items) - fitting + self._rng.randrange(fitting))
+            positions.append(self.mask_position(example, fitting))
         return self.tokenizer.encode_histories(
             [e["items"] for e in examples],
             users=[e.get("user") for e in examples],

@@ -25,7 +25,8 @@ def run(output_dir: str | Path = "runs/quickstart", epochs: int = 8, seed: int =
     data = leave_one_out(sequences, items, [user for user, _ in sequences], ids="random", seed=seed,
                          source="synthetic")
     options = TrainOptions(pretrain_epochs=2, finetune_epochs=epochs, prefixes=True, max_length=128, seed=seed,
-                           threads=threads, eval_users=min(200, num_users), logging_steps=20)
+                           threads=threads, eval_users=min(200, num_users), logging_steps=20,
+                           overwrite=True)  # a demo: rerunning it starts over
     results = train_genrec(data, output_dir, options)
     rec = pipeline("genrec", model=str(Path(output_dir) / "checkpoint"))
     test = data.splits["test"]

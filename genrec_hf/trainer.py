@@ -6,9 +6,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import math
+
+import torch
 from datasets import Dataset
 from tqdm.auto import tqdm
-from transformers import Seq2SeqTrainer
+from transformers import Seq2SeqTrainer, TrainerCallback
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from .metrics import ranking_metrics
 from .modeling.generation_genrec import recommend_batch
@@ -42,6 +46,36 @@ def recommend_rows(
         for row, ranked in zip(rows, recommend_batch(model, tokenizer, batch, top_k=top_k, excluded_items=excluded)):
             results[row] = ranked
     return results
+
+
+class EpochSeededLengthSampler(LengthGroupedSampler):
+    """``group_by_length`` batches whose order is a pure function of ``(seed, epoch)``.
+
+    The library's sampler draws its order from the global torch generator when an epoch starts, so a run
+    resumed in the middle of an epoch would see a different order from the one it was killed in. Seeding by
+    epoch makes the resumed epoch replay the same batches (the Trainer then skips the ones already done).
+    """
+
+    def __init__(self, *args: Any, seed: int = 0, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.seed = seed
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.generator = torch.Generator().manual_seed(self.seed * 100_003 + int(epoch))
+
+
+class _EpochCallback(TrainerCallback):
+    """Tells the epoch-aware pieces (the sampler, a collator with ``set_epoch``) which epoch starts."""
+
+    def __init__(self, trainer: "GenRecTrainer"):
+        self.trainer = trainer
+
+    def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        epoch = math.floor(state.epoch + 1e-6) if state.epoch else 0  # a resumed run starts mid-epoch (e.g. 2.4)
+        for part in (self.trainer._epoch_sampler, self.trainer.data_collator):
+            if part is not None and hasattr(part, "set_epoch"):
+                part.set_epoch(epoch)
 
 
 class GenRecTrainer(Seq2SeqTrainer):
@@ -88,6 +122,17 @@ class GenRecTrainer(Seq2SeqTrainer):
         self.exclude_history = exclude_history
         self.eval_batch_size = eval_batch_size or self.args.per_device_eval_batch_size
         self.eval_max_length = eval_max_length
+        self._epoch_sampler: EpochSeededLengthSampler | None = None
+        self.add_callback(_EpochCallback(self))
+
+    def _get_train_sampler(self, train_dataset: Dataset | None = None) -> Any:
+        sampler = super()._get_train_sampler(train_dataset)
+        if type(sampler) is LengthGroupedSampler:  # the same batches, in an order seeded by epoch
+            sampler = EpochSeededLengthSampler(sampler.batch_size, lengths=sampler.lengths,
+                                               seed=self.args.data_seed if self.args.data_seed is not None
+                                               else self.args.seed)
+        self._epoch_sampler = sampler
+        return sampler
 
     def evaluate(
         self,

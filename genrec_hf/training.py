@@ -7,6 +7,9 @@ Model selection uses the validation split only; the test split is scored once, a
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -46,6 +49,9 @@ class TrainOptions:
     eval_users: int | None = 2000
     top_k: int = 20
     logging_steps: int = 50
+    save_steps: int = 200  # pretraining checkpoint interval (fine-tuning saves each epoch, for model selection)
+    resume: bool = False  # continue the run in output_dir from its newest complete checkpoint
+    overwrite: bool = False  # start over in an output_dir that holds a previous run
     config_overrides: dict[str, Any] = field(default_factory=dict)
 
 
@@ -65,8 +71,10 @@ def _arguments(output_dir: Path, options: TrainOptions, epochs: int, select: boo
         train_sampling_strategy="group_by_length",  # batches of similar length: far less padding on CPU
         length_column_name="length",
         eval_strategy="epoch",
-        save_strategy="epoch" if select else "no",
-        save_total_limit=1 if select else None,
+        # checkpoints to resume from; model selection needs whole-epoch ones, pretraining saves every save_steps
+        save_strategy="epoch" if select else "steps",
+        save_steps=options.save_steps,
+        save_total_limit=2,  # the newest may be half-written by a kill: keep the one before it
         load_best_model_at_end=select,
         metric_for_best_model=SELECTION_METRIC if select else None,
         greater_is_better=True,
@@ -135,11 +143,59 @@ def plot_history(history: dict[str, list[dict[str, Any]]], path: Path, title: st
     plt.close(figure)
 
 
+STAGE_DIRS = ("pretrain", "finetune", "evaluate")
+
+
+def complete_checkpoints(stage_dir: Path) -> list[Path]:
+    """Trainer checkpoints of a stage, oldest first, that a kill did not cut short.
+
+    The Trainer writes ``trainer_state.json`` last, so a checkpoint is complete when that file parses.
+    """
+    found = []
+    for folder in stage_dir.glob("checkpoint-*"):
+        try:
+            json.loads((folder / "trainer_state.json").read_text())
+            step = int(folder.name.split("-")[-1])
+        except (OSError, ValueError):
+            continue
+        found.append((step, folder))
+    return [folder for _, folder in sorted(found)]
+
+
+def _save_atomically(folder: Path, write: Any) -> None:
+    """``write(staging_dir)``, then rename to ``folder``: a reader never sees a half-written folder."""
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        write(staging)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _prepare_output_dir(output_dir: Path, options: TrainOptions) -> None:
+    previous = [name for name in (*STAGE_DIRS, "checkpoint", "metrics.json") if (output_dir / name).exists()]
+    if not previous or options.resume:
+        return
+    if not options.overwrite:
+        raise FileExistsError(f"{output_dir} holds a previous run ({', '.join(previous)}): pass --resume to "
+                              "continue it or --overwrite to start over")
+    for name in previous:
+        path = output_dir / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
 def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptions | None = None) -> dict[str, Any]:
     """Pretrain (cloze), fine-tune (appended ``[MASK]``), select on validation, score test once, save.
 
     Writes ``output_dir/checkpoint`` (model + tokenizer, safetensors), ``metrics.json`` and
-    ``training_curves.png``; returns the metrics dictionary.
+    ``training_curves.png``, each complete or not at all (written beside, then renamed); returns the metrics
+    dictionary. With ``options.resume`` a killed run continues from its newest complete checkpoint: finished
+    stages are loaded from their snapshot (``STAGE/final``), a stage in progress resumes in the middle of its
+    epoch (pretraining, every ``save_steps``) or at its last epoch (fine-tuning), and the result is the one an
+    uninterrupted run with the same seed gives (``tests/test_resume.py`` compares the weights).
 
     Example (a tiny model on the built-in synthetic data):
 
@@ -156,9 +212,15 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
 
     ```
     """
+    from accelerate import PartialState
+
     options = options or TrainOptions()
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    state = PartialState()
+    if state.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        _prepare_output_dir(output_dir, options)
+    state.wait_for_everyone()
     if options.threads:
         torch.set_num_threads(options.threads)
     set_seed(options.seed)
@@ -172,6 +234,7 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
         selection_set = validation.shuffle(seed=options.seed).select(range(options.eval_users))
     history: dict[str, list[dict[str, Any]]] = {}
     timings: dict[str, float] = {}
+    resumed: dict[str, str] = {}
 
     stages = []
     if options.pretrain_epochs > 0:
@@ -184,41 +247,59 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
     selected: dict[str, Any] = {}
     for stage, epochs, train_set, collator, select in stages:
         stage_started = time.perf_counter()
+        stage_dir = output_dir / stage
+        final = stage_dir / "final"
+        if options.resume and (final / "stage.json").is_file():  # finished before the interruption
+            model = GenRecForConditionalGeneration.from_pretrained(final)
+            record = json.loads((final / "stage.json").read_text())
+            history[stage], timings[f"{stage}_s"] = record["history"], record["seconds"]
+            selected = record.get("selected", selected)
+            resumed[stage] = "loaded the finished stage"
+            continue
         before = None
         if select and history.get("pretrain"):
             # the pretrained model is a candidate too: fine-tuning must beat it on validation to replace it
             last_eval = [log for log in history["pretrain"] if f"eval_{SELECTION_METRIC}" in log][-1]
-            before = (last_eval[f"eval_{SELECTION_METRIC}"], {k: v.detach().clone() for k, v in
-                                                                model.state_dict().items()})
+            before = last_eval[f"eval_{SELECTION_METRIC}"]
         column = "items" if "items" in train_set.column_names else "history"
         train_set = train_set.map(lambda batch, column=column: {"length": [len(x) for x in batch[column]]},
                                   batched=True, desc=f"{stage}: lengths")
         trainer = GenRecTrainer(
             model=model,
-            args=_arguments(output_dir / stage, options, epochs, select),
+            args=_arguments(stage_dir, options, epochs, select),
             train_dataset=train_set,
             eval_dataset=selection_set,
             data_collator=collator,
             processing_class=tokenizer,
             top_k=options.top_k,
         )
-        trainer.train()
+        checkpoints = complete_checkpoints(stage_dir) if options.resume else []
+        if checkpoints:
+            resumed[stage] = f"resumed from {checkpoints[-1].name}"
+        trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if checkpoints else None)
         model = trainer.model
         history[stage] = trainer.state.log_history
-        timings[f"{stage}_s"] = round(time.perf_counter() - stage_started, 1)
         if select:
             selected = {"stage": stage, "checkpoint": trainer.state.best_model_checkpoint,
                         f"validation_{SELECTION_METRIC}": trainer.state.best_metric}
-            if before is not None and before[0] > (trainer.state.best_metric or float("-inf")):
-                model.load_state_dict(before[1])
-                selected = {"stage": "pretrain", "checkpoint": None, f"validation_{SELECTION_METRIC}": before[0],
+            if before is not None and before > (trainer.state.best_metric or float("-inf")):
+                model = GenRecForConditionalGeneration.from_pretrained(output_dir / "pretrain" / "final")
+                selected = {"stage": "pretrain", "checkpoint": None, f"validation_{SELECTION_METRIC}": before,
                             "note": "no fine-tuning epoch beat the pretrained model on validation"}
+        seconds = round(time.perf_counter() - stage_started, 1)
+        timings[f"{stage}_s"] = seconds
+        if trainer.is_world_process_zero():
+            record = {"history": history[stage], "seconds": seconds, "selected": selected}
+            _save_atomically(final, lambda folder, model=model, record=record: (
+                model.save_pretrained(folder), (folder / "stage.json").write_text(json.dumps(record, default=str))))
+        state.wait_for_everyone()
 
-    final = GenRecTrainer(model=model, args=_evaluation_arguments(output_dir / "evaluate", options.eval_batch_size),
-                          processing_class=tokenizer, top_k=options.top_k)
+    final_trainer = GenRecTrainer(model=model, args=_evaluation_arguments(output_dir / "evaluate",
+                                                                          options.eval_batch_size),
+                                  processing_class=tokenizer, top_k=options.top_k)
     eval_started = time.perf_counter()
-    validation_metrics = final.evaluate(validation, metric_key_prefix="validation")
-    test_metrics = final.evaluate(data.splits["test"], metric_key_prefix="test")  # once, at the end
+    validation_metrics = final_trainer.evaluate(validation, metric_key_prefix="validation")
+    test_metrics = final_trainer.evaluate(data.splits["test"], metric_key_prefix="test")  # once, at the end
     timings["evaluate_s"] = round(time.perf_counter() - eval_started, 1)
     timings["total_s"] = round(time.perf_counter() - started, 1)
 
@@ -237,16 +318,18 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
         "baselines": baselines(data, tokenizer),
         "selected_model": selected,
         "timings": timings,
+        "resumed": resumed,
         "history": history,
         "checkpoint": str(checkpoint),
     }
-    if not final.is_world_process_zero():  # under DDP one process writes the outputs
+    if not final_trainer.is_world_process_zero():  # under DDP one process writes the outputs
         return results
-    model.save_pretrained(checkpoint)
-    tokenizer.save_pretrained(checkpoint)
+    # checkpoint, then curves, then metrics.json: a run folder with metrics.json is complete
+    _save_atomically(checkpoint, lambda folder: (model.save_pretrained(folder), tokenizer.save_pretrained(folder)))
+    curves = output_dir / ".training_curves.png.partial.png"
+    plot_history(history, curves, f"GenRec on {Path(data.source).parent.name or data.source} ({data.ids} ids)")
+    os.replace(curves, output_dir / "training_curves.png")
     write_json_atomic(output_dir / "metrics.json", results)
-    plot_history(history, output_dir / "training_curves.png", f"GenRec on {Path(data.source).parent.name or data.source} "
-                 f"({data.ids} ids)")
     return results
 
 

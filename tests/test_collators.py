@@ -26,19 +26,34 @@ def test_exactly_one_item_per_sequence_is_masked_and_labelled(tokenizer):
         assert present == {tokenizer.item_to_id(i) for i in example["items"]} - {tokenizer.item_to_id(label)}
 
 
-def test_masks_are_fresh_each_call_and_reproducible_under_a_seed(tokenizer):
-    first, second = ClozeCollator(tokenizer, seed=3), ClozeCollator(tokenizer, seed=3)
-    epochs_a = [masked_positions(tokenizer, first(SEQUENCES)) for _ in range(6)]
-    epochs_b = [masked_positions(tokenizer, second(SEQUENCES)) for _ in range(6)]
+def epochs_of_masks(collator, tokenizer, sequences, epochs=6):
+    masks = []
+    for epoch in range(epochs):
+        collator.set_epoch(epoch)
+        masks.append(masked_positions(tokenizer, collator(sequences)))
+    return masks
+
+
+def test_masks_change_each_epoch_and_are_reproducible_under_a_seed(tokenizer):
+    epochs_a = epochs_of_masks(ClozeCollator(tokenizer, seed=3), tokenizer, SEQUENCES)
+    epochs_b = epochs_of_masks(ClozeCollator(tokenizer, seed=3), tokenizer, SEQUENCES)
     assert epochs_a == epochs_b
     assert len({tuple(e) for e in epochs_a}) > 1  # different items masked across epochs
-    other = [masked_positions(tokenizer, ClozeCollator(tokenizer, seed=4)(SEQUENCES)) for _ in range(6)]
-    assert other != epochs_a
+    assert epochs_of_masks(ClozeCollator(tokenizer, seed=4), tokenizer, SEQUENCES) != epochs_a
+
+
+def test_a_mask_depends_on_the_example_not_on_its_batch_or_call_order(tokenizer):
+    """What makes a resumed run, or one split across processes, mask exactly like an uninterrupted one."""
+    collator = ClozeCollator(tokenizer, seed=0, epoch=2)
+    together = masked_positions(tokenizer, collator(SEQUENCES))
+    collator(SEQUENCES)  # calls in between change nothing
+    apart = [masked_positions(tokenizer, collator([example]))[0] for example in reversed(SEQUENCES)]
+    assert together == apart[::-1]
 
 
 def test_any_position_can_be_masked_including_the_first_and_last(tokenizer):
     collator = ClozeCollator(tokenizer, seed=0)
-    seen = {masked_positions(tokenizer, collator(SEQUENCES[:1]))[0] for _ in range(200)}
+    seen = set(sum(epochs_of_masks(collator, tokenizer, SEQUENCES[:1], epochs=200), []))
     assert seen == set(SEQUENCES[0]["items"])
 
 
@@ -47,7 +62,8 @@ def test_the_masked_item_is_never_truncated_away(tokenizer):
     collator = ClozeCollator(tokenizer, seed=0, max_length=30)
     fitting = tokenizer.items_that_fit(long["items"], "alice", append_mask=False, max_length=30)
     newest = set(long["items"][-fitting:])
-    for _ in range(50):
+    for epoch in range(50):
+        collator.set_epoch(epoch)
         batch = collator([long])
         assert batch["input_ids"].shape[1] <= 30
         assert masked_positions(tokenizer, batch)[0] in newest

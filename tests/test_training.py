@@ -111,7 +111,7 @@ def test_train_command_reports_bad_data_without_a_traceback(tmp_path, capsys):
 
 def test_fine_tuning_that_never_beats_the_pretrained_model_is_not_kept(tiny_data, tmp_path):
     options = TrainOptions(pretrain_epochs=3, finetune_epochs=1, batch_size=16, max_length=64, eval_users=40,
-                           threads=1, learning_rate=3e-3, finetune_learning_rate=30.0,  # fine-tuning explodes
+                           threads=1, learning_rate=3e-3, finetune_learning_rate=1000.0,  # fine-tuning explodes
                            config_overrides=dict(TINY))
     results = train_genrec(tiny_data, tmp_path, options)
     pretrained = [log["eval_ndcg@10"] for log in results["history"]["pretrain"] if "eval_ndcg@10" in log][-1]
