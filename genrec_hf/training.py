@@ -225,6 +225,7 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
         torch.set_num_threads(options.threads)
     set_seed(options.seed)
     started = time.perf_counter()
+    provenance = environment()  # the commit and versions this run starts with
     tokenizer = data.tokenizer(model_max_length=options.max_length)
     config = GenRecConfig.from_preset(options.preset, tokenizer, **options.config_overrides)
     model = GenRecForConditionalGeneration(config)
@@ -305,7 +306,7 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
 
     checkpoint = output_dir / "checkpoint"
     results = {
-        **environment(),
+        **provenance,
         "data": {"source": data.source, "ids": data.ids, "id_seed": data.seed, "report": data.report},
         "options": asdict(options),
         "model": {"parameters": sum(p.numel() for p in model.parameters()),
