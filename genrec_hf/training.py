@@ -319,6 +319,7 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
         "baselines": baselines(data, tokenizer),
         "selected_model": selected,
         "timings": timings,
+        "world_size": state.num_processes,
         "resumed": resumed,
         "history": history,
         "checkpoint": str(checkpoint),
