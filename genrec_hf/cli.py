@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"folder: {result['folder']}")
             if result["pr_url"] or result["commit_url"]:
                 print(f"uploaded: {result['pr_url'] or result['commit_url']}")
-    except (ValueError, KeyError, FileNotFoundError, FileExistsError, RuntimeError) as error:
+    except (ValueError, KeyError, OSError, RuntimeError) as error:
         print(f"genrec-hf {args.command}: error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -75,7 +75,18 @@ def _row(name: str, values: dict[str, float]) -> str:
 
 
 def eval_results(runs: Sequence[dict[str, Any]]) -> list[EvalResult]:
-    """``model-index`` entries: every test metric of every run, one dataset config per id protocol."""
+    """``model-index`` entries: every test metric of every run, one dataset config per id protocol.
+
+    Example:
+
+    ```python
+    >>> run = {"data": {"source": "../shared/data/beauty/sequential_data.txt", "ids": "random"},
+    ...        "test": {"hr@10": 0.05, "users": 22363}}
+    >>> [(r.dataset_name, r.dataset_config, r.metric_type, r.metric_value) for r in eval_results([run])]
+    [('Amazon Beauty', 'random-ids', 'hr@10', 0.05)]
+
+    ```
+    """
     results = []
     for metrics in runs:
         facts = _dataset_facts(_dataset_key(metrics))

@@ -9,7 +9,10 @@ embeddings only. Hub-portable: imports only torch, transformers and the sibling 
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import struct
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -41,6 +44,50 @@ def _check_id_range(ids: torch.Tensor, table: nn.Embedding, name: str) -> None:
             f"{name} contains {bad}, outside 0..{table.num_embeddings - 1}: the model knows "
             f"{table.num_embeddings - 1} {name.split('_')[0]}s (does the tokenizer match the model?)"
         )
+
+
+def damaged_safetensors(folder: str) -> list[str]:
+    """The ``*.safetensors`` files in ``folder`` whose size disagrees with their own header (cut short or padded).
+
+    A safetensors file is an 8-byte header length, a JSON header giving each tensor's byte range, then the
+    bytes; a truncated copy or download fails this check without reading the tensors.
+    """
+    damaged = []
+    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        if not name.endswith(".safetensors"):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            with open(path, "rb") as handle:
+                (header_length,) = struct.unpack("<Q", handle.read(8))
+                header = json.loads(handle.read(header_length))
+            end = max((entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"), default=0)
+            if os.path.getsize(path) != 8 + header_length + end:
+                damaged.append(path)
+        except (OSError, ValueError, KeyError, struct.error):
+            damaged.append(path)
+    return damaged
+
+
+class _ClearLoadErrors:
+    """``from_pretrained`` that names the damaged weights file instead of a bare deserialisation error."""
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: Any, *args: Any, **kwargs: Any):
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        except Exception as error:
+            if "safetensor" not in f"{type(error).__name__} {error}".lower():
+                raise
+            folder = str(pretrained_model_name_or_path)
+            if not os.path.isdir(folder):  # a Hub id: look in the local cache
+                from transformers.utils.hub import try_to_load_from_cache
+
+                cached = try_to_load_from_cache(folder, "model.safetensors", revision=kwargs.get("revision"))
+                folder = os.path.dirname(cached) if isinstance(cached, str) else folder
+            damaged = damaged_safetensors(folder) or [os.path.join(folder, "*.safetensors")]
+            raise OSError(f"cannot load the weights of {pretrained_model_name_or_path}: {', '.join(damaged)} is "
+                          f"damaged or incomplete ({error}); copy or download it again") from error
 
 
 class GenRecEncoder(BartEncoder):
@@ -83,7 +130,7 @@ class GenRecEncoder(BartEncoder):
         return super().forward(attention_mask=attention_mask, inputs_embeds=inputs_embeds, **kwargs)
 
 
-class GenRecModel(BartModel):
+class GenRecModel(_ClearLoadErrors, BartModel):
     """The bare GenRec encoder-decoder (hidden states, no LM head).
 
     Example:
@@ -151,7 +198,7 @@ class GenRecModel(BartModel):
         )
 
 
-class GenRecForConditionalGeneration(BartForConditionalGeneration):
+class GenRecForConditionalGeneration(_ClearLoadErrors, BartForConditionalGeneration):
     """GenRec with its LM head: trains on cloze labels and generates the top-k next items.
 
     ``generate`` runs the encoder once with ``user_ids``/``item_ids`` and beam-searches the decoder on

@@ -317,7 +317,11 @@ class GenRecTokenizer(PreTrainedTokenizerFast):
             if getattr(config, name, None) != getattr(self, name):
                 problems.append(f"{name}: model {getattr(config, name, None)}, tokenizer {getattr(self, name)}")
         if problems:
-            raise ValueError("tokenizer and model do not match: " + "; ".join(problems))
+            model_from = getattr(config, "_name_or_path", "") or getattr(config, "name_or_path", "")
+            tokenizer_from = getattr(self, "name_or_path", "")
+            where = "".join(f" ({side} from {origin})" for side, origin in
+                            (("tokenizer", tokenizer_from), ("model", model_from)) if origin)
+            raise ValueError(f"tokenizer and model do not match{where}: " + "; ".join(problems))
 
     # ----------------------------------------------------------------------------------------------
     # encoding
