@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import json
 import random
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from datasets import Dataset, DatasetDict
 
 ID_PROTOCOLS = ("sequential", "random")
@@ -70,38 +71,14 @@ def leave_one_out(
     source: str = "",
     report: dict[str, Any] | None = None,
 ) -> SequenceData:
-    """Split ``(user, chronological items)`` pairs leave-one-out; users with < 3 items are dropped and counted."""
-    rows = {"train": {"user": [], "items": []}, "validation": {"user": [], "history": [], "target": []},
-            "test": {"user": [], "history": [], "target": []}}
-    too_short = 0
-    for user, sequence in sequences:
-        if len(sequence) < 3:
-            too_short += 1
-            continue
-        rows["train"]["user"].append(user)
-        rows["train"]["items"].append(list(sequence[:-2]))
-        rows["validation"]["user"].append(user)
-        rows["validation"]["history"].append(list(sequence[:-2]))
-        rows["validation"]["target"].append(sequence[-2])
-        rows["test"]["user"].append(user)
-        rows["test"]["history"].append(list(sequence[:-1]))
-        rows["test"]["target"].append(sequence[-1])
-    if not rows["train"]["user"]:
-        raise ValueError(f"{source or 'the data'}: no user has the 3 items a leave-one-out split needs")
-    report = dict(report or {})
-    report["users_dropped_too_short_for_split"] = too_short
-    report["users"] = len(rows["train"]["user"])
-    report["items"] = len(items)
-    report["interactions"] = sum(len(s) for _, s in sequences if len(s) >= 3)
-    return SequenceData(
-        splits=DatasetDict({name: Dataset.from_dict(columns) for name, columns in rows.items()}),
-        items=_protocol_order(items, ids, seed, salt=1),
-        users=_protocol_order(users, ids, seed, salt=2),
-        ids=ids,
-        seed=seed,
-        source=source,
-        report=report,
-    )
+    """Split ``(user, chronological items)`` pairs leave-one-out; users with < 3 items are dropped and counted.
+
+    ``items`` and ``users`` are the catalogue in the data set's own order (the ``sequential`` ids).
+    """
+    return _leave_one_out_arrow(pa.array([user for user, _ in sequences]),
+                                pa.array([list(sequence) for _, sequence in sequences]),
+                                ids=ids, seed=seed, source=source, report=report or {}, items=items,
+                                catalogue_users=users)
 
 
 def load_p5(path: str | Path, ids: str = "sequential", seed: int = 0) -> SequenceData:
@@ -184,24 +161,32 @@ def load_p5(path: str | Path, ids: str = "sequential", seed: int = 0) -> Sequenc
                          report=report)
 
 
+def _k_core_table(table: pa.Table, k: int) -> tuple[pa.Table, list[dict[str, int]]]:
+    """Arrow k-core over a table with ``user`` and ``item`` columns: vectorised, O(rows) per round."""
+    rounds = []
+    while True:
+        user_counts = table.group_by("user").aggregate([("user", "count")])
+        item_counts = table.group_by("item").aggregate([("item", "count")])
+        weak_users = user_counts.filter(pc.less(user_counts["user_count"], k))["user"]
+        weak_items = item_counts.filter(pc.less(item_counts["item_count"], k))["item"]
+        if len(weak_users) == 0 and len(weak_items) == 0:
+            return table, rounds
+        keep = pc.and_(pc.invert(pc.is_in(table["user"], value_set=weak_users)),
+                       pc.invert(pc.is_in(table["item"], value_set=weak_items)))
+        kept = table.filter(keep)
+        rounds.append({"rows_removed": len(table) - len(kept), "users_removed": len(weak_users),
+                       "items_removed": len(weak_items)})
+        table = kept
+
+
 def k_core(pairs: list[tuple[Any, Any]], k: int) -> tuple[list[tuple[Any, Any]], list[dict[str, int]]]:
     """Drop users and items with fewer than ``k`` interactions, repeatedly, until none is left to drop.
 
     Returns the kept (user, item) pairs (same order) and one report per round.
     """
-    rounds = []
-    while True:
-        user_counts = Counter(u for u, _ in pairs)
-        item_counts = Counter(i for _, i in pairs)
-        kept = [(u, i) for u, i in pairs if user_counts[u] >= k and item_counts[i] >= k]
-        if len(kept) == len(pairs):
-            return kept, rounds
-        rounds.append({
-            "rows_removed": len(pairs) - len(kept),
-            "users_removed": sum(1 for c in user_counts.values() if c < k),
-            "items_removed": sum(1 for c in item_counts.values() if c < k),
-        })
-        pairs = kept
+    table = pa.table({"user": [u for u, _ in pairs], "item": [i for _, i in pairs]})
+    kept, rounds = _k_core_table(table, k)
+    return list(zip(kept["user"].to_pylist(), kept["item"].to_pylist())), rounds
 
 
 def load_interactions(
@@ -217,7 +202,10 @@ def load_interactions(
 
     ``source`` is a CSV / TSV / Parquet file or a ``datasets.Dataset``. ``time_column=None`` keeps the row
     order. Ties in time keep row order. The ``sequential`` protocol numbers items and users in order of
-    first appearance (as the P5 files do); ``random`` by a seeded permutation.
+    first appearance (as the P5 files do); ``random`` by a seeded permutation. Every step is an Arrow
+    operation (multithreaded CSV reading, hash group-by, stable sort, list building), so the cost grows
+    linearly with the number of interactions and no Python object is made per interaction
+    (``benchmarks/scale.py`` measures it up to 20M interactions).
 
     Example:
 
@@ -232,8 +220,9 @@ def load_interactions(
     ```
     """
     name = str(source) if not isinstance(source, Dataset) else "the given Dataset"
+    path = None
     if isinstance(source, Dataset):
-        table = source
+        table = source.data.table
     else:
         path = Path(source)
         if not path.exists():
@@ -242,9 +231,9 @@ def load_interactions(
             raise ValueError(f"{path}: the file is empty")
         suffix = path.suffix.lower()
         if suffix == ".parquet":
-            table = Dataset.from_parquet(str(path))
+            table = Dataset.from_parquet(str(path)).data.table  # Arrow, memory-mapped from the datasets cache
         elif suffix in (".csv", ".tsv", ".txt"):
-            table = _read_delimited(path, "\t" if suffix in (".tsv", ".txt") else ",")
+            table = _read_delimited(path, "\t" if suffix in (".tsv", ".txt") else ",", (user_column, item_column))
         else:
             raise ValueError(f"{path}: unsupported file type {suffix!r} (use .csv, .tsv or .parquet)")
     columns = [user_column, item_column] + ([time_column] if time_column else [])
@@ -253,63 +242,148 @@ def load_interactions(
         raise ValueError(f"{name}: missing column(s) {missing}; it has {table.column_names}")
     if len(table) == 0:
         raise ValueError(f"{name}: no rows")
-    users, items = table[user_column], table[item_column]
-    for column, values in ((user_column, users), (item_column, items)):
-        for row, value in enumerate(values):
-            if value is None or value == "":
-                raise ValueError(f"{name}: {_where(table, row, source)} has an empty {column!r}")
+
+    def where(row: int) -> str:
+        return _line_of_row(path, row) if path is not None and path.suffix.lower() != ".parquet" else f"row {row}"
+
+    for column in (user_column, item_column):
+        values = table[column]
+        empty = pc.is_null(values)
+        if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+            empty = pc.or_(empty, pc.equal(values, ""))
+        if pc.any(empty).as_py():
+            row = pc.index(empty, True).as_py()
+            raise ValueError(f"{name}: {where(row)} has an empty {column!r}")
     if time_column:
-        times = []
-        for row, value in enumerate(table[time_column]):
-            try:
-                times.append(float(value))
-            except (TypeError, ValueError):
-                raise ValueError(f"{name}: {_where(table, row, source)} has a non-numeric {time_column!r}: "
-                                 f"{value!r}") from None
+        try:
+            times = pc.cast(table[time_column], pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            times = None
+        if times is None or pc.any(pc.is_null(times)).as_py():
+            values = table[time_column].to_pylist()
+            row = next(r for r, v in enumerate(values) if not _is_number(v))
+            raise ValueError(f"{name}: {where(row)} has a non-numeric {time_column!r}: {values[row]!r}")
     else:
-        times = list(range(len(table)))
-    order = sorted(range(len(table)), key=lambda r: (times[r], r))
-    pairs = [(users[r], items[r]) for r in order]
-    kept, rounds = k_core(pairs, k)
-    if not kept:
-        raise ValueError(f"{name}: nothing survives {k}-core filtering ({len(pairs)} rows, rounds: {rounds})")
-    by_user: dict[Any, list[Any]] = {}
-    for user, item in kept:
-        by_user.setdefault(user, []).append(item)
-    first_seen_items = list(dict.fromkeys(item for _, sequence in by_user.items() for item in sequence))
-    report = {"source_rows": len(pairs), "k_core": k, "k_core_rounds": rounds,
-              "rows_removed_by_k_core": len(pairs) - len(kept)}
-    return leave_one_out(list(by_user.items()), first_seen_items, list(by_user), ids=ids, seed=seed, source=name,
-                         report=report)
+        times = pa.array(range(len(table)), pa.float64())
+    log = pa.table({"user": table[user_column], "item": table[item_column], "time": times,
+                    "row": pa.array(range(len(table)), pa.int64())})
+    log = log.take(pc.sort_indices(log, sort_keys=[("time", "ascending"), ("row", "ascending")]))
+    kept, rounds = _k_core_table(log.select(["user", "item"]), k)
+    if len(kept) == 0:
+        raise ValueError(f"{name}: nothing survives {k}-core filtering ({len(log)} rows, rounds: {rounds})")
+    # one list per user, users in order of first appearance, items in time order (single-threaded = ordered)
+    grouped = kept.group_by("user", use_threads=False).aggregate([("item", "list")])
+    report = {"source_rows": len(log), "k_core": k, "k_core_rounds": rounds,
+              "rows_removed_by_k_core": len(log) - len(kept)}
+    return _leave_one_out_arrow(grouped["user"], grouped["item_list"], ids=ids, seed=seed, source=name,
+                                report=report)
 
 
-def _where(table: Dataset, row: int, source: Any) -> str:
-    """'line N' for delimited files (header is line 1), else 'row N'."""
-    if "__line__" in table.column_names:
-        return f"line {table[row]['__line__']}"
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return value is not None
+
+
+def _leave_one_out_arrow(users: pa.Array | pa.ChunkedArray, sequences: pa.Array | pa.ChunkedArray, ids: str,
+                         seed: int, source: str, report: dict[str, Any], items: list[Any] | None = None,
+                         catalogue_users: list[Any] | None = None) -> SequenceData:
+    """``leave_one_out`` over Arrow list columns: slices by offsets, never a Python list per user.
+
+    The catalogue order (the ``sequential`` ids) is ``items``/``catalogue_users`` when given, else the order
+    of first appearance.
+    """
+    import numpy as np
+
+    if isinstance(sequences, pa.ChunkedArray):
+        sequences = sequences.combine_chunks()
+    if isinstance(users, pa.ChunkedArray):
+        users = users.combine_chunks()
+    lengths = pc.list_value_length(sequences).to_numpy(zero_copy_only=False)
+    long_enough = lengths >= 3
+    too_short = int((~long_enough).sum())
+    if not long_enough.any():
+        raise ValueError(f"{source or 'the data'}: no user has the 3 items a leave-one-out split needs")
+    if too_short:
+        sequences, users = sequences.filter(pa.array(long_enough)), users.filter(pa.array(long_enough))
+        lengths = lengths[long_enough]
+    flat = pc.list_flatten(sequences)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    position = np.arange(len(flat)) - np.repeat(starts, lengths)
+
+    def prefixes(drop: int) -> pa.ListArray:  # every sequence without its last `drop` items
+        values = flat.filter(pa.array(position < np.repeat(lengths - drop, lengths)))
+        offsets = np.concatenate([[0], np.cumsum(lengths - drop)]).astype(np.int32 if len(flat) < 2**31 else np.int64)
+        return (pa.ListArray if offsets.dtype == np.int32 else pa.LargeListArray).from_arrays(pa.array(offsets), values)
+
+    train_items = prefixes(2)
+    splits = {
+        "train": pa.table({"user": users, "items": train_items}),
+        "validation": pa.table({"user": users, "history": train_items,
+                                "target": flat.take(pa.array(starts + lengths - 2))}),
+        "test": pa.table({"user": users, "history": prefixes(1), "target": flat.take(pa.array(starts + lengths - 1))}),
+    }
+    report = dict(report)
+    report["users_dropped_too_short_for_split"] = too_short
+    report["users"] = len(users)
+    if items is None:
+        items = pc.unique(flat).to_pylist()  # first appearance, user by user
+    report["items"] = len(items)
+    report["interactions"] = int(lengths.sum())
+    return SequenceData(
+        splits=DatasetDict({name: Dataset(table) for name, table in splits.items()}),
+        items=_protocol_order(list(items), ids, seed, salt=1),
+        users=_protocol_order(list(catalogue_users) if catalogue_users is not None else users.to_pylist(), ids, seed,
+                              salt=2),
+        ids=ids,
+        seed=seed,
+        source=source,
+        report=report,
+    )
+
+
+def _line_of_row(path: Path, row: int) -> str:
+    """'line N' of data row ``row`` of a delimited file (the header is line 1; blank lines are skipped)."""
+    with open(path, encoding="utf-8") as handle:
+        next(handle, None)
+        data_row = -1
+        for line_number, line in enumerate(handle, start=2):
+            if line.strip():
+                data_row += 1
+                if data_row == row:
+                    return f"line {line_number}"
     return f"row {row}"
 
 
-def _read_delimited(path: Path, delimiter: str) -> Dataset:
+def _read_delimited(path: Path, delimiter: str, id_columns: Sequence[str]) -> pa.Table:
+    """A CSV/TSV log as an Arrow table (multithreaded C++ reader); ids are read as strings, as written."""
     import csv
 
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
-        try:
-            header = next(reader)
-        except StopIteration:
-            raise ValueError(f"{path}: the file is empty") from None
-        rows = []
-        for line_number, fields in enumerate(reader, start=2):
-            if not fields:
-                continue
-            if len(fields) != len(header):
-                raise ValueError(f"{path}: line {line_number} has {len(fields)} fields, the header has {len(header)}")
-            rows.append(fields + [line_number])
-    if not rows:
+    from pyarrow import csv as arrow_csv
+
+    with open(path, encoding="utf-8") as handle:
+        header = next(csv.reader([handle.readline()], delimiter=delimiter), [])
+        if not header:
+            raise ValueError(f"{path}: the file is empty")
+    try:
+        table = arrow_csv.read_csv(path, parse_options=arrow_csv.ParseOptions(delimiter=delimiter),
+                                   convert_options=arrow_csv.ConvertOptions(
+                                       column_types={c: pa.string() for c in id_columns if c in header}))
+    except pa.ArrowInvalid as error:
+        # the C++ reader does not say where: find the first malformed line (only on this error path)
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.reader(handle, delimiter=delimiter)
+            next(reader)
+            for line_number, fields in enumerate(reader, start=2):
+                if fields and len(fields) != len(header):
+                    raise ValueError(f"{path}: line {line_number} has {len(fields)} fields, the header has "
+                                     f"{len(header)}") from None
+        raise ValueError(f"{path}: cannot be read as a {'TSV' if delimiter == chr(9) else 'CSV'} file ({error})") from None
+    if len(table) == 0:
         raise ValueError(f"{path}: a header but no rows")
-    columns = {name: [r[i] for r in rows] for i, name in enumerate(header + ["__line__"])}
-    return Dataset.from_dict(columns)
+    return table
 
 
 def finetune_examples(train: Dataset, prefixes: bool = False) -> Dataset:
