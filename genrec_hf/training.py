@@ -50,6 +50,7 @@ class TrainOptions:
     top_k: int = 20
     logging_steps: int = 50
     save_steps: int = 200  # pretraining checkpoint interval (fine-tuning saves each epoch, for model selection)
+    bf16: bool = False  # bfloat16 mixed precision (GPUs with bf16; on a CPU without AMX it is slower)
     resume: bool = False  # continue the run in output_dir from its newest complete checkpoint
     overwrite: bool = False  # start over in an output_dir that holds a previous run
     config_overrides: dict[str, Any] = field(default_factory=dict)
@@ -84,6 +85,7 @@ def _arguments(output_dir: Path, options: TrainOptions, epochs: int, select: boo
         seed=options.seed,
         data_seed=options.seed,
         use_cpu=not torch.cuda.is_available(),
+        bf16=options.bf16,
         remove_unused_columns=False,
         dataloader_num_workers=0,
     )
