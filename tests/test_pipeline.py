@@ -121,6 +121,24 @@ def test_batches_equal_single_inputs(rec):
         assert [r["score"] for r in result] == pytest.approx([r["score"] for r in single], abs=1e-4)
 
 
+def test_a_large_batch_of_mixed_lengths_equals_single_inputs(rec):
+    """Over 16 histories: the encoder runs in length buckets, and the results still match one by one."""
+    inputs = [ITEMS[i:i + 1 + (7 * i) % 25] for i in range(40)]
+    batched = rec(inputs, top_k=5, batch_size=40)
+    for element, result in zip(inputs, batched):
+        single = rec(element, top_k=5)
+        assert [r["item"] for r in result] == [r["item"] for r in single]
+        assert [r["score"] for r in result] == pytest.approx([r["score"] for r in single], abs=1e-4)
+
+
+def test_dtype_and_device_are_handled_the_hf_way(saved_model):
+    rec16 = pipeline("genrec", model=str(saved_model), dtype=torch.bfloat16, device="cpu")
+    assert rec16.model.dtype == torch.bfloat16 and rec16.device.type == "cpu"
+    out = rec16(["B0001X", "B0002X"])
+    assert len({r["item"] for r in out}) == 20
+    assert all(torch.isfinite(torch.tensor(r["score"])) for r in out)
+
+
 def test_output_is_deterministic(rec):
     assert rec(["B0003X", "B0004X"]) == rec(["B0003X", "B0004X"])
 
