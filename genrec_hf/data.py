@@ -45,11 +45,24 @@ class SequenceData:
     source: str = ""
     report: dict[str, Any] = field(default_factory=dict)
 
-    def tokenizer(self, **kwargs: Any):
-        """A ``GenRecTokenizer`` over this catalogue, in this protocol's id order."""
+    def tokenizer(self, item_codes: str = "decimal", **kwargs: Any):
+        """A ``GenRecTokenizer`` over this catalogue, in this protocol's id order.
+
+        ``item_codes="collaborative"`` spells items by collaborative codes built from the training split only
+        (``genrec_hf.indexing``); ``"decimal"`` (the paper's) by their model id's digits.
+        """
         from .tokenization import GenRecTokenizer
 
-        return GenRecTokenizer.from_catalogue(self.items, self.users, **kwargs)
+        if item_codes == "decimal":
+            return GenRecTokenizer.from_catalogue(self.items, self.users, **kwargs)
+        if item_codes != "collaborative":
+            raise ValueError(f"item_codes={item_codes!r} is not one of ('decimal', 'collaborative')")
+        from .indexing import collaborative_codes
+
+        plain = GenRecTokenizer.from_catalogue(self.items, self.users)
+        sequences = [[plain.item_to_id(item) for item in items] for items in self.splits["train"]["items"]]
+        codes = collaborative_codes(sequences, plain.num_items, seed=self.seed)
+        return GenRecTokenizer.from_catalogue(self.items, self.users, item_codes=codes, **kwargs)
 
 
 def _protocol_order(values: list[Any], ids: str, seed: int, salt: int) -> list[Any]:

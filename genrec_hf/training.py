@@ -50,6 +50,7 @@ class TrainOptions:
     top_k: int = 20
     logging_steps: int = 50
     save_steps: int = 200  # pretraining checkpoint interval (fine-tuning saves each epoch, for model selection)
+    item_codes: str = "decimal"  # how items are spelled: "decimal" ids (the paper's) or "collaborative" codes
     bf16: bool = False  # bfloat16 mixed precision (GPUs with bf16; on a CPU without AMX it is slower)
     resume: bool = False  # continue the run in output_dir from its newest complete checkpoint
     overwrite: bool = False  # start over in an output_dir that holds a previous run
@@ -228,7 +229,7 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
     set_seed(options.seed)
     started = time.perf_counter()
     provenance = environment()  # the commit and versions this run starts with
-    tokenizer = data.tokenizer(model_max_length=options.max_length)
+    tokenizer = data.tokenizer(item_codes=options.item_codes, model_max_length=options.max_length)
     config = GenRecConfig.from_preset(options.preset, tokenizer, **options.config_overrides)
     model = GenRecForConditionalGeneration(config)
     validation = data.splits["validation"]

@@ -137,6 +137,7 @@ class GenRecTokenizer(PreTrainedTokenizerFast):
         id_map_file: str | None = None,
         items: Iterable[RawId] | None = None,
         users: Iterable[RawId] | None = None,
+        item_codes: Sequence[Sequence[int]] | None = None,
         unknown_id_policy: str = "error",
         **kwargs: Any,
     ):
@@ -150,8 +151,10 @@ class GenRecTokenizer(PreTrainedTokenizerFast):
             with open(id_map_file, encoding="utf-8") as handle:
                 id_map = json.load(handle)
             items, users = id_map["items"], id_map["users"]
+            item_codes = id_map.get("item_codes")
         self.items = Catalogue(items or [], "item")
         self.users = Catalogue(users or [], "user")
+        self.item_codes = self._check_codes(item_codes) if item_codes is not None else None
         self._item_tokens: list[list[int]] | None = None
         self._item_by_tokens: dict[tuple[int, ...], int] | None = None
 
@@ -165,15 +168,20 @@ class GenRecTokenizer(PreTrainedTokenizerFast):
         *,
         model_max_length: int = 512,
         unknown_id_policy: str = "error",
+        item_codes: Sequence[Sequence[int]] | None = None,
     ) -> "GenRecTokenizer":
         """A tokenizer with the paper's digit-chunk vocabulary (118 tokens) over the given catalogue.
 
         ``items`` and ``users`` are the raw identifiers; their order defines the model ids 1, 2, ...
+        ``item_codes`` (optional, one per item in catalogue order, each a list of numbers 0..99) spell item
+        ``i`` as its code, one token per number (``[3, 41, 7]`` -> ``03 41 07``), instead of its decimal id:
+        with collaborative codes (``genrec_hf.indexing``) items that co-occur share leading tokens.
         """
         return cls(
             tokenizer_object=digit_chunk_backend(),
             items=items,
             users=users,
+            item_codes=item_codes,
             bos_token="[BEG]",
             eos_token="[END]",
             pad_token="[PAD]",
@@ -232,7 +240,10 @@ class GenRecTokenizer(PreTrainedTokenizerFast):
         prefix = filename_prefix + "-" if filename_prefix else ""
         id_map_path = os.path.join(str(save_directory), prefix + ID_MAP_FILE)
         with open(id_map_path, "w", encoding="utf-8") as handle:
-            json.dump({"format": 1, "items": self.items.raw_ids, "users": self.users.raw_ids}, handle)
+            id_map = {"format": 1, "items": self.items.raw_ids, "users": self.users.raw_ids}
+            if self.item_codes is not None:
+                id_map["item_codes"] = self.item_codes
+            json.dump(id_map, handle)
         return file_names + (id_map_path,)
 
     # ----------------------------------------------------------------------------------------------
@@ -265,11 +276,28 @@ class GenRecTokenizer(PreTrainedTokenizerFast):
     def id_to_user(self, model_id: int) -> RawId:
         return self.users.to_raw(model_id)
 
+    def _check_codes(self, codes: Sequence[Sequence[int]]) -> list[list[int]]:
+        codes = [[int(c) for c in code] for code in codes]
+        if len(codes) != self.num_items:
+            raise ValueError(f"item_codes has {len(codes)} codes for {self.num_items} items")
+        seen: dict[tuple[int, ...], int] = {}
+        for position, code in enumerate(codes, start=1):
+            if not code or not all(0 <= c <= 99 for c in code):
+                raise ValueError(f"item {position}: code {code} must be a non-empty list of numbers 0..99")
+            if tuple(code) in seen:
+                raise ValueError(f"items {seen[tuple(code)]} and {position} have the same code {code}")
+            seen[tuple(code)] = position
+        return codes
+
     @property
     def item_token_ids(self) -> list[list[int]]:
-        """Token ids of ``item_i`` for every catalogue item (index 0 is empty), computed once."""
+        """Token ids of every catalogue item (index 0 is empty), computed once: ``item_<id>`` in digit chunks,
+        or ``item_<code>`` when the tokenizer has ``item_codes``."""
         if self._item_tokens is None:
-            words = [f"item_{i}" for i in range(1, self.num_items + 1)]
+            if self.item_codes is not None:
+                words = ["item_" + "".join(f"{c:02d}" for c in code) for code in self.item_codes]
+            else:
+                words = [f"item_{i}" for i in range(1, self.num_items + 1)]
             encodings = self._tokenizer.encode_batch(words, add_special_tokens=False) if words else []
             self._item_tokens = [[]] + [encoding.ids for encoding in encodings]
         return self._item_tokens
