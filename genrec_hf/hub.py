@@ -107,8 +107,10 @@ def eval_results(runs: Sequence[dict[str, Any]]) -> list[EvalResult]:
     return results
 
 
-def results_table(runs: Sequence[dict[str, Any]], paper: dict[str, dict[str, float]]) -> str:
-    """Markdown: this model under each protocol, the baselines of the same split, the paper's numbers."""
+def results_table(runs: Sequence[dict[str, Any]], paper: dict[str, dict[str, float]],
+                  published: dict[str, dict[str, float]] | None = None) -> str:
+    """Markdown: this model under each protocol, the baselines of the same split, the paper's numbers and the best
+    published results on the same files."""
     lines = ["| model | " + " | ".join(METRIC_NAMES[m] for m in METRICS) + " |", "|---" * (len(METRICS) + 1) + "|"]
     for index, metrics in enumerate(runs):
         name = Path(str(metrics.get("checkpoint", "?"))).parent.name
@@ -122,6 +124,8 @@ def results_table(runs: Sequence[dict[str, Any]], paper: dict[str, dict[str, flo
                 lines.append(_row(f"{label}, `{ids}` ids (no learning)", baseline))
     for name, values in paper.items():
         lines.append(_row(f"{name}, `sequential` ids", values))
+    for name, values in (published or {}).items():
+        lines.append(_row(f"best published: {name}", values))
     return "\n".join(lines)
 
 
@@ -190,7 +194,8 @@ def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Pat
     notes = ["Rows marked `sequential` ids use the data set's own ids, the paper's protocol; `random` ids are the "
              "same interactions with users and items renumbered. The paper's rows are quoted from its Tables 1 and 3 "
              "(bart-base on a GPU; HR@1, HR@20 and NDCG@20 not reported); its fine-tuning also saw each user's "
-             "validation item, ours does not."]
+             "validation item, ours does not. The best published rows are leave-one-out, all-item results on the same "
+             "files, under their authors' own id protocols."]
     if len(runs) > 1:
         notes.append("A companion run is a separate model trained by genrec-hf on the same data under the other id "
                      "protocol; its numbers appear so that both protocols sit side by side.")
@@ -215,7 +220,7 @@ def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Pat
         wall_time=f"{total / 60:.0f} min (training and evaluation)" if total else "not recorded",
         git_commit=metrics.get("git_commit") or "unknown",
         test_users=int(metrics["test"].get("users", 0)),
-        results_table=results_table(runs, facts.get("paper", {})),
+        results_table=results_table(runs, facts.get("paper", {}), facts.get("published", {})),
         results_notes=" ".join(notes),
         **_examples(Path(run_dir) / "checkpoint"),
     )
