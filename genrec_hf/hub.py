@@ -9,9 +9,7 @@ reached the finished folder stays on disk and the error says how to retry.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from huggingface_hub import CommitOperationAdd, CommitOperationDelete, EvalResul
 from huggingface_hub.errors import HfHubHTTPError, HTTPError
 
 from .hub_cards import DATASETS_PATH, TEMPLATE_PATH
+from .provenance import write_folder_atomic
 
 METRICS = ("hr@1", "hr@5", "hr@10", "hr@20", "ndcg@5", "ndcg@10", "ndcg@20")
 METRIC_NAMES = {m: m.upper() for m in METRICS}
@@ -256,14 +255,13 @@ def export_run(run_dir: str | Path, folder: str | Path, repo_id: str, companions
         raise FileNotFoundError(f"{checkpoint}: no checkpoint folder in this run")
     card = model_card(run_dir, repo_id, companions, license=license)
     if folder.exists() and not overwrite:
-        raise FileExistsError(f"{folder} exists; pass overwrite=True (--overwrite) to replace it")
+        raise FileExistsError(f"{folder} exists; pass overwrite=True to replace it")
     model = GenRecForConditionalGeneration.from_pretrained(checkpoint)
     tokenizer = GenRecTokenizer.from_pretrained(checkpoint)
     tokenizer.check_model_config(model.config)
     model.generation_config = GenRecForConditionalGeneration.default_generation_config(model.config)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+
+    def write(staging: Path) -> None:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         card.save(staging / "README.md")
@@ -271,12 +269,8 @@ def export_run(run_dir: str | Path, folder: str | Path, repo_id: str, companions
         if curves.is_file():
             shutil.copyfile(curves, staging / "training_curves.png")
         shutil.copyfile(run_dir / "metrics.json", staging / "genrec_metrics.json")
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+
+    write_folder_atomic(folder, write)
     return folder
 
 

@@ -63,3 +63,23 @@ def write_json_atomic(path: str | Path, payload: Any) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(handle.name, path)
+
+
+def write_folder_atomic(folder: str | Path, write: Any) -> Path:
+    """``write(staging_dir)`` beside ``folder``, then rename it into place: a reader (or a kill) never sees a
+    half-written folder. An existing ``folder`` is replaced."""
+    import shutil
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        write(staging)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return folder
+

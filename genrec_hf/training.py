@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -23,7 +22,7 @@ from .collators import ClozeCollator, NextItemCollator
 from .data import SequenceData, finetune_examples, max_history_baseline
 from .metrics import ranking_metrics
 from .modeling import GenRecConfig, GenRecForConditionalGeneration
-from .provenance import environment, write_json_atomic
+from .provenance import environment, write_folder_atomic, write_json_atomic
 from .trainer import GenRecTrainer
 
 SELECTION_METRIC = "ndcg@10"
@@ -165,19 +164,6 @@ def complete_checkpoints(stage_dir: Path) -> list[Path]:
     return [folder for _, folder in sorted(found)]
 
 
-def _save_atomically(folder: Path, write: Any) -> None:
-    """``write(staging_dir)``, then rename to ``folder``: a reader never sees a half-written folder."""
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
-        write(staging)
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
 def _prepare_output_dir(output_dir: Path, options: TrainOptions) -> None:
     previous = [name for name in (*STAGE_DIRS, "checkpoint", "metrics.json") if (output_dir / name).exists()]
     if not previous or options.resume:
@@ -294,7 +280,7 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
         timings[f"{stage}_s"] = seconds
         if trainer.is_world_process_zero():
             record = {"history": history[stage], "seconds": seconds, "selected": selected}
-            _save_atomically(final, lambda folder, model=model, record=record: (
+            write_folder_atomic(final, lambda folder, model=model, record=record: (
                 model.save_pretrained(folder), (folder / "stage.json").write_text(json.dumps(record, default=str))))
         state.wait_for_everyone()
 
@@ -330,7 +316,7 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
     if not final_trainer.is_world_process_zero():  # under DDP one process writes the outputs
         return results
     # checkpoint, then curves, then metrics.json: a run folder with metrics.json is complete
-    _save_atomically(checkpoint, lambda folder: (model.save_pretrained(folder), tokenizer.save_pretrained(folder)))
+    write_folder_atomic(checkpoint, lambda folder: (model.save_pretrained(folder), tokenizer.save_pretrained(folder)))
     curves = output_dir / ".training_curves.png.partial.png"
     plot_history(history, curves, f"GenRec on {Path(data.source).parent.name or data.source} ({data.ids} ids)")
     os.replace(curves, output_dir / "training_curves.png")

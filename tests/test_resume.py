@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from genrec_hf.training import _save_atomically, complete_checkpoints
+from genrec_hf.provenance import write_folder_atomic
+from genrec_hf.training import complete_checkpoints
 
 TRAIN = ["-m", "genrec_hf", "train", "--data", "synthetic", "--pretrain-epochs", "2", "--finetune-epochs", "2",
          "--save-steps", "5", "--batch-size", "16", "--eval-users", "50", "--threads", "1", "--seed", "0"]
@@ -111,5 +112,5 @@ def test_an_interrupted_atomic_save_leaves_nothing_behind(tmp_path):
         raise KeyboardInterrupt  # stands for the kill
 
     with pytest.raises(KeyboardInterrupt):
-        _save_atomically(target, write_then_die)
+        write_folder_atomic(target, write_then_die)
     assert not target.exists() and list(tmp_path.iterdir()) == []
