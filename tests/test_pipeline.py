@@ -112,23 +112,22 @@ def test_too_long_history_keeps_the_most_recent_items(rec):
     assert out == rec(long[-fitting:], top_k=5, exclude_history=False)
 
 
-def test_batches_equal_single_inputs(rec):
-    inputs = [["B0001X", "B0002X"], {"user": "bob", "history": ["B0100X"]}, ITEMS[10:30]]
-    batched = rec(inputs, top_k=10, batch_size=3)
+def assert_batch_equals_single_inputs(rec, inputs, top_k):
+    batched = rec(inputs, top_k=top_k, batch_size=len(inputs))
     for element, result in zip(inputs, batched):
-        single = rec(element, top_k=10)
+        single = rec(element, top_k=top_k)
         assert [r["item"] for r in result] == [r["item"] for r in single]
         assert [r["score"] for r in result] == pytest.approx([r["score"] for r in single], abs=1e-4)
+
+
+def test_batches_equal_single_inputs(rec):
+    assert_batch_equals_single_inputs(rec, [["B0001X", "B0002X"], {"user": "bob", "history": ["B0100X"]},
+                                            ITEMS[10:30]], top_k=10)
 
 
 def test_a_large_batch_of_mixed_lengths_equals_single_inputs(rec):
     """Over 16 histories: the encoder runs in length buckets, and the results still match one by one."""
-    inputs = [ITEMS[i:i + 1 + (7 * i) % 25] for i in range(40)]
-    batched = rec(inputs, top_k=5, batch_size=40)
-    for element, result in zip(inputs, batched):
-        single = rec(element, top_k=5)
-        assert [r["item"] for r in result] == [r["item"] for r in single]
-        assert [r["score"] for r in result] == pytest.approx([r["score"] for r in single], abs=1e-4)
+    assert_batch_equals_single_inputs(rec, [ITEMS[i:i + 1 + (7 * i) % 25] for i in range(40)], top_k=5)
 
 
 def test_dtype_and_device_are_handled_the_hf_way(saved_model):
