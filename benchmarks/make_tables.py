@@ -39,6 +39,13 @@ def minutes(seconds: float | None) -> str:
     return "" if seconds is None else f"{seconds / 60:.0f} min"
 
 
+def run_seconds(run: dict) -> float:
+    """Training and evaluation time of a run, its stages summed (a resumed run counts the stages it loaded)."""
+    timings = run.get("timings", {})
+    stages = [timings[k] for k in ("pretrain_s", "finetune_s", "evaluate_s") if k in timings]
+    return sum(stages) if stages else run["benchmark"]["wall_time_s"]
+
+
 def render(results: list[dict], sasrec: list[dict] | None = None) -> str:
     lines = []
     by_data: dict[str, list[dict]] = {}
@@ -57,10 +64,13 @@ def render(results: list[dict], sasrec: list[dict] | None = None) -> str:
             test = run["test"]
             machine = run["machine"]
             lines.append(
-                f"| `{run['benchmark']['name']}` | {run['data']['ids']} | {options['pretrain_epochs']} / "
+                f"| `{run['benchmark']['name']}` | {run['data']['ids']}"
+                f"{' (collaborative codes)' if options.get('item_codes') == 'collaborative' else ''} | "
+                f"{options['pretrain_epochs']} / "
                 f"{options['finetune_epochs']}{' (prefixes)' if options.get('prefixes') else ''} | "
                 + " | ".join(fmt(test.get(m)) for m in METRICS)
-                + f" | {minutes(run['benchmark']['wall_time_s'])} | {machine['cpus']} CPUs, "
+                + f" | {minutes(run_seconds(run))}{' (pretraining resumed from a snapshot)' if run.get('resumed') else ''}"
+                  f" | {machine['cpus']} CPUs, "
                   f"{machine['torch_threads']} threads |")
             for name, splits in run["baselines"].items():
                 baselines[(name, run["data"]["ids"])] = splits["test"]
