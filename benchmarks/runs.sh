@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Every recorded training run, by the name of its results file: `bash benchmarks/runs.sh NAME` re-runs it and
+# rewrites benchmarks/results/NAME.json (+ .png); `bash benchmarks/runs.sh` lists the names. One run at a time:
+# they use the whole 2-core CPU. Each writes its run folder under runs/ (git-ignored).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+beauty="${BEAUTY:-../shared/data/beauty}"
+small=(--max-length 128 --eval-users 2000 --seed 0)
+
+declare -A RUNS=(
+  # issue 3: the paper's recipe (last-item fine-tuning), both id protocols, 2 threads
+  [beauty-random-small]="--data $beauty --ids random --pretrain-epochs 10 --finetune-epochs 10 --threads 2"
+  [beauty-sequential-small]="--data $beauty --ids sequential --pretrain-epochs 10 --finetune-epochs 10 --threads 2"
+  # fine-tuning on every prefix of each training sequence
+  [beauty-random-small-prefixes]="--data $beauty --ids random --pretrain-epochs 10 --finetune-epochs 3 --prefixes --threads 2"
+  [beauty-sequential-small-prefixes]="--data $beauty --ids sequential --pretrain-epochs 10 --finetune-epochs 3 --prefixes --threads 1"
+  # collaborative item codes (tokens from a clustering of the training interactions)
+  [beauty-random-small-prefixes-collaborative]="--data $beauty --ids random --item-codes collaborative --pretrain-epochs 10 --finetune-epochs 3 --prefixes --threads 1"
+  # (recorded by resuming the run above after its pretraining: pretraining is deterministic, so the same)
+  [beauty-random-small-collaborative-ft6]="--data $beauty --ids random --item-codes collaborative --pretrain-epochs 10 --finetune-epochs 6 --prefixes --threads 1"
+)
+
+name="${1:-}"
+if [[ -z "$name" || -z "${RUNS[$name]+x}" ]]; then
+  [[ -n "$name" ]] && echo "unknown run: $name" >&2
+  printf '%s\n' "${!RUNS[@]}" | sort
+  [[ -z "$name" ]] && exit 0 || exit 2
+fi
+# shellcheck disable=SC2086
+OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}" python benchmarks/train.py "$name" -- ${RUNS[$name]} "${small[@]}" \
+  --output "runs/$name" --overwrite
