@@ -33,6 +33,7 @@ PIPELINE_REGISTRY.register_pipeline("genrec", pipeline_class=GenRecPipeline, pt_
 # Heavier pieces (Trainer, datasets) load on first use, so `import genrec_hf` stays quick.
 _LAZY = {
     "GenRecTrainer": "trainer",
+    "SetEpochCallback": "trainer",
     "TrainOptions": "training",
     "train_genrec": "training",
     "evaluate_checkpoint": "training",

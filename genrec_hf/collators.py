@@ -60,8 +60,9 @@ class ClozeCollator:
     Examples are dicts with ``items`` (a training sequence, oldest first) and optionally ``user``. The mask
     position is a pure function of ``(seed, epoch, example)``: each epoch masks a different item of a sequence,
     and the same seed and epoch always mask the same one, whatever the batch, the process (DDP) or a resumed
-    run. ``GenRecTrainer`` calls :meth:`set_epoch` at the start of every epoch; a hand-written loop calls it too,
-    as with PyTorch's ``DistributedSampler``. When a sequence is longer than ``max_length``, the position is
+    run. ``GenRecTrainer`` calls :meth:`set_epoch` at the start of every epoch; with another Trainer add
+    ``genrec_hf.SetEpochCallback()`` to its callbacks, and a hand-written loop calls it itself, as with PyTorch's
+    ``DistributedSampler``. When a sequence is longer than ``max_length``, the position is
     drawn among the items that survive truncation.
 
     Example:

@@ -65,17 +65,24 @@ class EpochSeededLengthSampler(LengthGroupedSampler):
         self.generator = torch.Generator().manual_seed(self.seed * 100_003 + int(epoch))
 
 
-class _EpochCallback(TrainerCallback):
-    """Tells the epoch-aware pieces (the sampler, a collator with ``set_epoch``) which epoch starts."""
+class SetEpochCallback(TrainerCallback):
+    """Calls ``set_epoch(epoch)`` on the training collator and sampler at the start of every epoch.
 
-    def __init__(self, trainer: "GenRecTrainer"):
-        self.trainer = trainer
+    ``ClozeCollator`` draws its masks from ``(seed, epoch, example)``, so it must know the epoch.
+    ``GenRecTrainer`` adds this callback itself; with another Trainer, pass ``callbacks=[SetEpochCallback()]``,
+    or every epoch masks the same items.
+    """
 
-    def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+    def on_epoch_begin(self, args: Any, state: Any, control: Any, train_dataloader: Any = None, **kwargs: Any) -> None:
         epoch = math.floor(state.epoch + 1e-6) if state.epoch else 0  # a resumed run starts mid-epoch (e.g. 2.4)
-        for part in (self.trainer._epoch_sampler, self.trainer.data_collator):
-            if part is not None and hasattr(part, "set_epoch"):
-                part.set_epoch(epoch)
+        batch_sampler = getattr(train_dataloader, "batch_sampler", None)
+        parts = {id(p): p for p in (
+            getattr(train_dataloader, "collate_fn", None), getattr(train_dataloader, "sampler", None),
+            getattr(batch_sampler, "sampler", None),
+            getattr(getattr(batch_sampler, "batch_sampler", None), "sampler", None),  # accelerate's shard wrapper
+        ) if p is not None and hasattr(p, "set_epoch")}
+        for part in parts.values():
+            part.set_epoch(epoch)
 
 
 class GenRecTrainer(Seq2SeqTrainer):
@@ -122,8 +129,7 @@ class GenRecTrainer(Seq2SeqTrainer):
         self.exclude_history = exclude_history
         self.eval_batch_size = eval_batch_size or self.args.per_device_eval_batch_size
         self.eval_max_length = eval_max_length
-        self._epoch_sampler: EpochSeededLengthSampler | None = None
-        self.add_callback(_EpochCallback(self))
+        self.add_callback(SetEpochCallback())
 
     def _get_train_sampler(self, train_dataset: Dataset | None = None) -> Any:
         sampler = super()._get_train_sampler(train_dataset)
@@ -131,7 +137,6 @@ class GenRecTrainer(Seq2SeqTrainer):
             sampler = EpochSeededLengthSampler(sampler.batch_size, lengths=sampler.lengths,
                                                seed=self.args.data_seed if self.args.data_seed is not None
                                                else self.args.seed)
-        self._epoch_sampler = sampler
         return sampler
 
     def evaluate(

@@ -82,3 +82,23 @@ def test_next_item_collator_appends_the_mask_and_labels_the_next_item(tokenizer)
     assert tokens[-2:] == ["[MASK]", "[END]"]
     assert tokenizer.decode_items(batch["labels"]) == ["B0003X"]
     assert isinstance(batch["input_ids"], torch.Tensor)
+
+
+def test_a_plain_trainer_with_the_callback_masks_afresh_each_epoch(tokenizer, model, tmp_path):
+    from datasets import Dataset
+    from transformers import Trainer, TrainingArguments
+
+    from genrec_hf import SetEpochCallback
+
+    seen = []
+
+    class Recording(ClozeCollator):
+        def __call__(self, examples):
+            seen.append(self.epoch)
+            return super().__call__(examples)
+
+    args = TrainingArguments(str(tmp_path), num_train_epochs=3, per_device_train_batch_size=2, report_to=[],
+                             save_strategy="no", use_cpu=True, remove_unused_columns=False, disable_tqdm=True)
+    Trainer(model=model, args=args, train_dataset=Dataset.from_list(SEQUENCES), data_collator=Recording(tokenizer),
+            callbacks=[SetEpochCallback()]).train()
+    assert sorted(set(seen)) == [0, 1, 2]
