@@ -182,6 +182,10 @@ def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Pat
         f"- Model selection on validation {'NDCG@10'} ({options.get('eval_users') or 'all'} validation users per "
         "epoch); the pretrained model is a candidate too. The test split is scored once, at the end.",
     ]
+    if options.get("item_codes") == "collaborative":
+        training.insert(1, "- Item tokens: collaborative codes (each item spelled by its path of k-means clusters over a "
+                           "low-rank factorisation of the training interactions; `genrec_hf.indexing`), not its "
+                           "decimal id.")
     selected = metrics.get("selected_model") or {}
     if selected.get("stage"):
         training.append(f"- Selected: the {selected['stage']} model"
