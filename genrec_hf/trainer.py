@@ -71,6 +71,16 @@ class SetEpochCallback(TrainerCallback):
     ``ClozeCollator`` draws its masks from ``(seed, epoch, example)``, so it must know the epoch.
     ``GenRecTrainer`` adds this callback itself; with another Trainer, pass ``callbacks=[SetEpochCallback()]``,
     or every epoch masks the same items.
+
+    Example:
+
+    ```python
+    >>> from transformers import Trainer, TrainingArguments
+    >>> from genrec_hf import SetEpochCallback
+    >>> args = TrainingArguments("out", report_to=[])  # with model, data and a ClozeCollator:
+    >>> trainer_kwargs = dict(args=args, callbacks=[SetEpochCallback()])
+
+    ```
     """
 
     def on_epoch_begin(self, args: Any, state: Any, control: Any, train_dataloader: Any = None, **kwargs: Any) -> None:

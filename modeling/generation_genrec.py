@@ -349,6 +349,19 @@ def beam_search_items(
     the item's tokens after the prefix that all items share. Both tensors are ``(batch, top_k)``, best first; a
     row with fewer than ``top_k`` allowed items is padded with item 0 and score ``-inf``. Always without dropout,
     whatever mode the model is in (the mode is left as it was).
+
+    Example:
+
+    ```python
+    >>> from genrec_hf import GenRecConfig, GenRecForConditionalGeneration, GenRecTokenizer
+    >>> tok = GenRecTokenizer.from_catalogue(items=[f"i{n}" for n in range(30)], users=["u"])
+    >>> model = GenRecForConditionalGeneration(GenRecConfig.from_preset("small", tok))
+    >>> batch = tok.encode_histories([["i1", "i2"]], users=["u"], return_tensors="pt")
+    >>> items, scores = beam_search_items(model, tok, batch, top_k=5, excluded_items=[[1, 2]])
+    >>> items.shape, bool((scores[:, :-1] >= scores[:, 1:]).all()), bool(set(items[0].tolist()) & {1, 2})
+    (torch.Size([1, 5]), True, False)
+
+    ```
     """
     if top_k < 1:
         raise ValueError(f"top_k must be >= 1, got {top_k}")

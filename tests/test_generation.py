@@ -166,3 +166,10 @@ def test_encoding_in_length_buckets_changes_no_row(catalogue_model):
         bucketed = encode_in_length_buckets(model.get_encoder(), inputs, bucket_size=2)
     real = batch["attention_mask"].bool()
     torch.testing.assert_close(bucketed[real], reference[real], atol=1e-5, rtol=1e-5)
+
+
+def test_excluding_an_item_outside_the_catalogue_is_a_clear_error(catalogue_model):
+    tokenizer, model = catalogue_model
+    batch = tokenizer.encode_histories([["sku1"]], return_tensors="pt")
+    with pytest.raises(ValueError, match=r"excluded item ids must be in 1..130"):
+        recommend_batch(model, tokenizer, batch, top_k=5, excluded_items=[[131]])
