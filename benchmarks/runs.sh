@@ -4,7 +4,8 @@
 # they use the whole 2-core CPU. Each writes its run folder under runs/ (git-ignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-beauty="${BEAUTY:-../shared/data/beauty}"
+data="${GENREC_DATA_ROOT:-../shared/data}"
+beauty="$data/beauty"
 small=(--max-length 128 --eval-users 2000 --seed 0)
 
 declare -A RUNS=(
@@ -18,6 +19,9 @@ declare -A RUNS=(
   [beauty-random-small-prefixes-collaborative]="--data $beauty --ids random --item-codes collaborative --pretrain-epochs 10 --finetune-epochs 3 --prefixes --threads 1"
   # (recorded by resuming the run above after its pretraining: pretraining is deterministic, so the same)
   [beauty-random-small-collaborative-ft6]="--data $beauty --ids random --item-codes collaborative --pretrain-epochs 10 --finetune-epochs 6 --prefixes --threads 1"
+  # issue 7: the best beauty recipe on the other two data sets, the whole 2-core CPU each
+  [sports-random-small-prefixes-collaborative]="--data $data/sports --ids random --item-codes collaborative --pretrain-epochs 10 --finetune-epochs 3 --prefixes --threads 2"
+  [yelp-random-small-prefixes-collaborative]="--data $data/yelp --ids random --item-codes collaborative --pretrain-epochs 10 --finetune-epochs 3 --prefixes --threads 2"
 )
 
 name="${1:-}"

@@ -83,6 +83,14 @@ def test_model_selection_never_looks_at_the_test_split(trained_run):
         assert {log["eval_users"] for log in results["history"][stage] if "eval_users" in log} == {10}
 
 
+def test_every_validation_log_carries_the_wall_time_since_its_stage_began(trained_run):
+    _, results = trained_run
+    for stage in ("pretrain", "finetune"):
+        elapsed = [log["elapsed_s"] for log in results["history"][stage] if "eval_ndcg@10" in log]
+        assert elapsed and elapsed == sorted(elapsed) and elapsed[0] > 0
+        assert elapsed[-1] <= results["timings"][f"{stage}_s"]
+
+
 def test_evaluate_command_rescores_the_checkpoint(trained_run, tmp_path, monkeypatch, capsys):
     output, results = trained_run
     import genrec_hf.synthetic as synthetic_module
