@@ -8,6 +8,8 @@ exits 1 if the README is out of date instead.
 from __future__ import annotations
 
 import json
+import re
+import statistics
 import sys
 from pathlib import Path
 
@@ -46,6 +48,29 @@ def run_seconds(run: dict) -> float:
     return sum(stages) if stages else run["benchmark"]["wall_time_s"]
 
 
+def base_name(name: str) -> str:
+    """``NAME-seed3`` -> ``NAME`` (``bash benchmarks/runs.sh NAME 3`` records the seed-3 run of NAME)."""
+    return re.sub(r"-seed\d+$", "", name)
+
+
+def seed_groups(runs: list[dict]) -> list[list[dict]]:
+    """Runs of one recipe that differ only by seed, grouped (in name order)."""
+    groups: dict[str, list[dict]] = {}
+    for run in sorted(runs, key=lambda r: (r["data"]["ids"], r["benchmark"]["name"])):
+        groups.setdefault(base_name(run["benchmark"]["name"]), []).append(run)
+    return list(groups.values())
+
+
+def mean_std(values: list[float | None]) -> str:
+    """One value as is; several as mean ± sample standard deviation."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return ""
+    if len(present) == 1:
+        return fmt(present[0])
+    return f"{statistics.mean(present):.4f} ± {statistics.stdev(present):.4f}"
+
+
 def render(results: list[dict], sasrec: list[dict] | None = None) -> str:
     lines = []
     by_data: dict[str, list[dict]] = {}
@@ -58,22 +83,28 @@ def render(results: list[dict], sasrec: list[dict] | None = None) -> str:
         lines += [f"### {data} (test split, all-item ranking, top-20 beams)", "",
                   "| run | ids | pretrain / fine-tune epochs | HR@5 | NDCG@5 | HR@10 | NDCG@10 | HR@20 | wall time | machine |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
-        baselines = {}
-        for run in sorted(runs, key=lambda r: (r["data"]["ids"], r["benchmark"]["name"])):
+        baselines: dict[tuple[str, str], list[dict]] = {}
+        for group in seed_groups(runs):
+            run = group[0]
             options = run["options"]
-            test = run["test"]
             machine = run["machine"]
+            seeds = sorted(r["options"]["seed"] for r in group)
+            label = (f"`{base_name(run['benchmark']['name'])}`"
+                     + (f" ({len(group)} seeds: {', '.join(map(str, seeds))})" if len(group) > 1 else ""))
+            seconds = [run_seconds(r) for r in group]
             lines.append(
-                f"| `{run['benchmark']['name']}` | {run['data']['ids']}"
+                f"| {label} | {run['data']['ids']}"
                 f"{' (collaborative codes)' if options.get('item_codes') == 'collaborative' else ''} | "
                 f"{options['pretrain_epochs']} / "
                 f"{options['finetune_epochs']}{' (prefixes)' if options.get('prefixes') else ''} | "
-                + " | ".join(fmt(test.get(m)) for m in METRICS)
-                + f" | {minutes(run_seconds(run))}{' (pretraining resumed from a snapshot)' if run.get('resumed') else ''}"
+                + " | ".join(mean_std([r["test"].get(m) for r in group]) for m in METRICS)
+                + f" | {minutes(statistics.mean(seconds))}"
+                  f"{' (pretraining resumed from a snapshot)' if any(r.get('resumed') for r in group) else ''}"
                   f" | {machine['cpus']} CPUs, "
                   f"{machine['torch_threads']} threads |")
-            for name, splits in run["baselines"].items():
-                baselines[(name, run["data"]["ids"])] = splits["test"]
+            for member in group:
+                for name, splits in member["baselines"].items():
+                    baselines.setdefault((name, member["data"]["ids"]), []).append(splits["test"])
         for run in others.get(data, []):
             test = {m: run["test"].get(m.replace("hr@", "hit@")) for m in METRICS}
             lines.append(f"| `{run['name']}`: {run['model'].split(' (')[0]} (RecBole) | any | {run['best_epoch']} of "
@@ -81,10 +112,11 @@ def render(results: list[dict], sasrec: list[dict] | None = None) -> str:
                          + " | ".join(fmt(test.get(m)) for m in METRICS)
                          + f" | {minutes(run['wall_time_s'])} | {run['machine']['cpus']} CPUs, "
                            f"{run['settings'].get('threads', run['machine']['torch_threads'])} threads |")
-        for (name, ids), test in sorted(baselines.items()):
+        for (name, ids), tests in sorted(baselines.items()):
             label = {"max_history_plus_k": "max(history)+k rule", "most_popular": "most popular"}[name]
-            lines.append(f"| {label} (no learning) | {ids} | - | " + " | ".join(fmt(test.get(m)) for m in METRICS)
-                         + " | - | - |")
+            unique = list({json.dumps(t, sort_keys=True): t for t in tests}.values())  # one per id renumbering
+            lines.append(f"| {label} (no learning) | {ids} | - | "
+                         + " | ".join(mean_std([t.get(m) for t in unique]) for m in METRICS) + " | - | - |")
         for name, values in paper_rows().get(data, {}).items():
             lines.append(f"| {name} | sequential | - | " + " | ".join(fmt(v) for v in values) + " |  | - | RTX 3090 |")
         for name, values in paper_rows("published").get(data, {}).items():
@@ -93,6 +125,84 @@ def render(results: list[dict], sasrec: list[dict] | None = None) -> str:
     lines.append("Generated by `python benchmarks/make_tables.py` from `benchmarks/results/*.json`; each JSON "
                  "holds the command, commit, machine, versions and training history of its run.")
     return "\n".join(lines)
+
+
+THRESHOLDS = (0.01, 0.02, 0.03)  # validation NDCG@10 levels of the time-to-quality table
+
+
+def quality_curve(run: dict) -> list[tuple[float, float]]:
+    """(seconds since training began, validation NDCG@10) after every epoch of a run.
+
+    GenRec logs carry ``elapsed_s`` since their stage began (runs recorded before that field existed have no
+    curve); fine-tuning follows pretraining, so its times are offset by the pretraining time. SASRec's curve is
+    RecBole's per-epoch validation, timed from its start (data preparation included).
+    """
+    if "curve" in run:
+        return [(point["elapsed_s"], point["validation_ndcg@10"]) for point in run["curve"]]
+    points, offset = [], 0.0
+    for stage in ("pretrain", "finetune"):
+        logs = run.get("history", {}).get(stage, [])
+        evals = [log for log in logs if "eval_ndcg@10" in log]
+        if evals and any("elapsed_s" not in log for log in evals):
+            return []
+        points += [(offset + log["elapsed_s"], log["eval_ndcg@10"]) for log in evals]
+        offset += run.get("timings", {}).get(f"{stage}_s", 0.0)
+    return points
+
+
+def first_time_at(curve: list[tuple[float, float]], level: float) -> float | None:
+    return next((seconds for seconds, value in curve if value >= level), None)
+
+
+def render_time_to_quality(results: list[dict], sasrec: list[dict], write_plots: bool) -> str:
+    """Wall time each run needed to reach fixed validation NDCG@10 levels, and a plot of the curves."""
+    by_data: dict[str, list[tuple[str, dict, list[tuple[float, float]]]]] = {}
+    for run in results:
+        curve = quality_curve(run)
+        if curve:
+            by_data.setdefault(dataset_name(run), []).append((f"GenRec `{run['benchmark']['name']}`", run, curve))
+    for run in sasrec:
+        by_data.setdefault(dataset_name(run), []).append((f"SASRec `{run['name']}`", run, quality_curve(run)))
+    lines = []
+    for data, entries in sorted(by_data.items()):
+        if not any(label.startswith("GenRec") for label, _, _ in entries):
+            continue  # nothing to compare SASRec with
+        lines += [f"### Time to quality: {data} (validation NDCG@10 against wall time)", "",
+                  "| run | threads | best validation NDCG@10 | "
+                  + " | ".join(f"time to NDCG@10 {level:.2f}" for level in THRESHOLDS) + " |",
+                  "|---|---|---|" + "---|" * len(THRESHOLDS)]
+        for label, run, curve in entries:
+            threads = run.get("settings", {}).get("threads") or run["machine"]["torch_threads"]
+            times = [first_time_at(curve, level) for level in THRESHOLDS]
+            lines.append(f"| {label} | {threads} | {max(v for _, v in curve):.4f} | "
+                         + " | ".join("not reached" if t is None else f"{t / 60:.1f} min" for t in times) + " |")
+        lines += ["", "GenRec validates on a fixed sample of validation users after every epoch (`--eval-users`), "
+                      "SASRec on all of them; both clocks include that validation. "
+                      f"Plot: `benchmarks/results/time-to-quality-{data}.png`.", ""]
+        if write_plots:
+            plot_curves(data, entries, RESULTS / f"time-to-quality-{data}.png")
+    return "\n".join(lines)
+
+
+def plot_curves(data: str, entries: list[tuple[str, dict, list[tuple[float, float]]]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4))
+    for label, _, curve in entries:
+        axis.plot([t / 60 for t, _ in curve], [v for _, v in curve], marker="o", markersize=3,
+                  label=label.replace("`", ""))
+    for level in THRESHOLDS:
+        axis.axhline(level, color="grey", linewidth=0.5, linestyle=":")
+    axis.set_xlabel("wall time (min)")
+    axis.set_ylabel("validation NDCG@10")
+    axis.set_title(f"{data}: validation NDCG@10 against wall time")
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
 
 
 def render_speed(results: list[dict]) -> str:
@@ -161,8 +271,9 @@ def main(argv: list[str]) -> int:
         return 2
     head, rest = readme.split(START, 1)
     _, tail = rest.split(END, 1)
-    updated = (head + START + "\n" + render(results, sasrec) + "\n\n" + render_speed(speed) + "\n" + render_scale(scale) + "\n"
-               + END + tail)
+    quality = render_time_to_quality(results, sasrec, write_plots="--check" not in argv)
+    blocks = [render(results, sasrec) + "\n", quality + render_speed(speed), render_scale(scale)]
+    updated = head + START + "\n" + "\n".join(blocks) + "\n" + END + tail
     if "--check" in argv:
         return 0 if updated == readme else 1
     (ROOT / "README.md").write_text(updated)

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Every recorded training run, by the name of its results file: `bash benchmarks/runs.sh NAME` re-runs it and
-# rewrites benchmarks/results/NAME.json (+ .png); `bash benchmarks/runs.sh` lists the names. One run at a time:
+# rewrites benchmarks/results/NAME.json (+ .png); `bash benchmarks/runs.sh NAME SEED` runs it with another seed
+# (model init, masks, order and the random-id renumbering) as NAME-seedSEED; `bash benchmarks/runs.sh` lists the names. One run at a time:
 # they use the whole 2-core CPU. Each writes its run folder under runs/ (git-ignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data="${GENREC_DATA_ROOT:-../shared/data}"
 beauty="$data/beauty"
-small=(--max-length 128 --eval-users 2000 --seed 0)
+seed="${2:-0}"
+small=(--max-length 128 --eval-users 2000 --seed "$seed" --id-seed "$seed")
 
 declare -A RUNS=(
   # issue 3: the paper's recipe (last-item fine-tuning), both id protocols, 2 threads
@@ -30,6 +32,9 @@ if [[ -z "$name" || -z "${RUNS[$name]+x}" ]]; then
   printf '%s\n' "${!RUNS[@]}" | sort
   [[ -z "$name" ]] && exit 0 || exit 2
 fi
+[[ "$seed" =~ ^[0-9]+$ ]] || { echo "SEED must be a non-negative integer, not $seed" >&2; exit 2; }
+label="$name"
+[[ "$seed" != 0 ]] && label="$name-seed$seed"
 # shellcheck disable=SC2086
-OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}" python benchmarks/train.py "$name" -- ${RUNS[$name]} "${small[@]}" \
-  --output "runs/$name" --overwrite
+OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}" python benchmarks/train.py "$label" -- ${RUNS[$name]} "${small[@]}" \
+  --output "runs/$label" --overwrite

@@ -1,0 +1,72 @@
+"""The README's results tables come from benchmarks/results/*.json through benchmarks/make_tables.py."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tables():
+    spec = importlib.util.spec_from_file_location("make_tables", ROOT / "benchmarks" / "make_tables.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def genrec_run(name: str, seed: int, hr10: float, evals: list[tuple[str, float, float]] | None = None) -> dict:
+    """A results JSON as benchmarks/train.py writes it, cut down to what the tables read."""
+    history = {"pretrain": [], "finetune": []}
+    for stage, elapsed, ndcg in evals or []:
+        history[stage].append({"eval_ndcg@10": ndcg, "elapsed_s": elapsed, "epoch": 1.0})
+    return {
+        "benchmark": {"name": name, "wall_time_s": 100.0},
+        "data": {"source": "../shared/data/beauty/sequential_data.txt", "ids": "random"},
+        "options": {"seed": seed, "pretrain_epochs": 1, "finetune_epochs": 1, "prefixes": True},
+        "machine": {"cpus": 2, "torch_threads": 2},
+        "test": {"hr@5": 0.01, "ndcg@5": 0.01, "hr@10": hr10, "ndcg@10": 0.01, "hr@20": 0.02},
+        "baselines": {"most_popular": {"test": {"hr@10": 0.005}}},
+        "timings": {"pretrain_s": 600.0, "finetune_s": 600.0, "evaluate_s": 60.0},
+        "history": history,
+    }
+
+
+def test_runs_that_differ_only_by_seed_share_one_row_with_mean_and_std(tables):
+    runs = [genrec_run("beauty-x", 0, 0.030), genrec_run("beauty-x-seed1", 1, 0.034),
+            genrec_run("beauty-x-seed2", 2, 0.032)]
+    table = tables.render(runs)
+    rows = [line for line in table.splitlines() if line.startswith("| `beauty-x`")]
+    assert len(rows) == 1
+    assert "3 seeds: 0, 1, 2" in rows[0] and "0.0320 ± 0.0020" in rows[0]
+
+
+def test_fine_tuning_times_follow_the_pretraining_time(tables):
+    run = genrec_run("beauty-x", 0, 0.03, [("pretrain", 60.0, 0.005), ("finetune", 30.0, 0.012)])
+    assert tables.quality_curve(run) == [(60.0, 0.005), (630.0, 0.012)]
+    assert tables.first_time_at(tables.quality_curve(run), 0.01) == 630.0
+    assert tables.first_time_at(tables.quality_curve(run), 0.02) is None
+
+
+def test_a_run_recorded_without_wall_times_has_no_curve(tables):
+    run = genrec_run("beauty-x", 0, 0.03)
+    run["history"]["pretrain"] = [{"eval_ndcg@10": 0.01, "epoch": 1.0}]
+    assert tables.quality_curve(run) == []
+
+
+def test_time_to_quality_table_sets_genrec_beside_sasrec(tables, tmp_path, monkeypatch):
+    monkeypatch.setattr(tables, "RESULTS", tmp_path)
+    genrec = genrec_run("beauty-x", 0, 0.03, [("pretrain", 60.0, 0.005), ("finetune", 30.0, 0.012)])
+    sasrec = {"name": "sasrec-beauty", "data": {"source": "runs/recbole/beauty/beauty.inter"},
+              "machine": {"cpus": 2, "torch_threads": 2}, "settings": {"threads": 2},
+              "curve": [{"elapsed_s": 300.0, "validation_ndcg@10": 0.015},
+                        {"elapsed_s": 600.0, "validation_ndcg@10": 0.025}]}
+    text = tables.render_time_to_quality([genrec], [sasrec], write_plots=True)
+    assert "| GenRec `beauty-x` | 2 | 0.0120 | 10.5 min | not reached | not reached |" in text
+    assert "| SASRec `sasrec-beauty` | 2 | 0.0250 | 5.0 min | 10.0 min | not reached |" in text
+    assert (tmp_path / "time-to-quality-beauty.png").stat().st_size > 5_000
+
+
+def test_readme_tables_match_the_recorded_results(tables):
+    assert tables.main(["--check"]) == 0, "README.md is stale: run python benchmarks/make_tables.py"
