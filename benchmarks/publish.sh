@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The publish-ready Hub folders genrec-beauty / genrec-sports / genrec-yelp: each is the data set's best
+# random-id run (the headline), with the sequential-id run as its companion where one exists, exported by
+# `genrec-hf push --no-upload` into runs/hub/REPO_NAME (weights, tokenizer, remote code, card with the numbers).
+# Upload one with `hf upload ORG/REPO_NAME runs/hub/REPO_NAME` or `genrec-hf push RUN --repo ORG/REPO_NAME ...`.
+# Usage: bash benchmarks/publish.sh [ORG]   (the org only appears in the cards' usage snippets)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+org="${1:-genrec-hf}"
+
+declare -A HEADLINE=(
+  [beauty]=beauty-random-small-prefixes-collaborative
+  [sports]=sports-random-small-prefixes-collaborative
+  [yelp]=yelp-random-small-prefixes-collaborative
+)
+declare -A COMPANION=(
+  [beauty]=beauty-sequential-small-prefixes
+)
+
+status=0
+for data in beauty sports yelp; do
+  run="runs/${HEADLINE[$data]}"
+  if [[ ! -f "$run/metrics.json" ]]; then
+    echo "genrec-$data: $run has no metrics.json; train it first: bash benchmarks/runs.sh ${HEADLINE[$data]}" >&2
+    status=1
+    continue
+  fi
+  companion=()
+  if [[ -n "${COMPANION[$data]:-}" && -f "runs/${COMPANION[$data]}/metrics.json" ]]; then
+    companion=(--companion "runs/${COMPANION[$data]}")
+  fi
+  python -m genrec_hf push "$run" --repo "$org/genrec-$data" --no-upload --folder "runs/hub/genrec-$data" \
+    "${companion[@]}"
+done
+exit "$status"
