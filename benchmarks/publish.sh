@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The publish-ready Hub folders genrec-beauty / genrec-sports / genrec-yelp: each is the data set's best
-# random-id run (the headline), with the sequential-id run as its companion where one exists, exported by
+# random-id run (the headline), with the sequential-id run as its companion and the SASRec trained on the same
+# split (benchmarks/results/sasrec-DATA.json) as a reference where they exist, exported by
 # `genrec-hf push --no-upload` into runs/hub/REPO_NAME (weights, tokenizer, remote code, card with the numbers).
 # Upload one with `hf upload ORG/REPO_NAME runs/hub/REPO_NAME` or `genrec-hf push RUN --repo ORG/REPO_NAME ...`.
 # Usage: bash benchmarks/publish.sh [ORG]   (the org only appears in the cards' usage snippets)
@@ -28,6 +29,9 @@ for data in beauty sports yelp; do
   companion=()
   if [[ -n "${COMPANION[$data]:-}" && -f "runs/${COMPANION[$data]}/metrics.json" ]]; then
     companion=(--companion "runs/${COMPANION[$data]}")
+  fi
+  if [[ -f "benchmarks/results/sasrec-$data.json" ]]; then
+    companion+=(--reference "benchmarks/results/sasrec-$data.json")
   fi
   python -m genrec_hf push "$run" --repo "$org/genrec-$data" --no-upload --folder "runs/hub/genrec-$data" \
     "${companion[@]}"

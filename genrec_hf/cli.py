@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     push.add_argument("--folder", help="where to write the folder (default RUN/hub/ORG--NAME)")
     push.add_argument("--companion", action="append", default=[],
                       help="run folder of the same data set under the other id protocol, for the card")
+    push.add_argument("--reference", action="append", default=[],
+                      help="results JSON of another model trained on the same split (e.g. "
+                           "benchmarks/results/sasrec-beauty.json), shown in the card's results table")
     push.add_argument("--no-upload", action="store_true", help="write the folder only")
     push.add_argument("--private", action="store_true")
     push.add_argument("--revision", help="branch to commit to (created if missing)")
@@ -143,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
 
             result = push_run(args.run, args.repo, folder=args.folder, companions=args.companion,
                               private=args.private, revision=args.revision, create_pr=args.create_pr,
-                              token=args.token, upload=not args.no_upload, license=args.license)
+                              token=args.token, upload=not args.no_upload, license=args.license,
+                              references=args.reference)
             print(f"folder: {result['folder']}")
             if result["pr_url"] or result["commit_url"]:
                 print(f"uploaded: {result['pr_url'] or result['commit_url']}")

@@ -51,6 +51,27 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
     return metrics
 
 
+def read_reference(path: str | Path) -> dict[str, Any]:
+    """Another model's results on the same split (e.g. ``benchmarks/sasrec_recbole.py``'s JSON) for the card.
+
+    It needs ``model`` (a name) and ``test`` (metrics; RecBole's ``hit@k`` are read as ``hr@k``).
+    """
+    path = Path(path)
+    try:
+        reference = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: not a readable results JSON ({error})") from error
+    if not isinstance(reference.get("model"), str) or not isinstance(reference.get("test"), dict):
+        raise ValueError(f"{path}: a reference results JSON needs a 'model' name and 'test' metrics")
+    test = {key.replace("hit@", "hr@"): float(value) for key, value in reference["test"].items()
+            if isinstance(value, (int, float))}
+    label = reference["model"]
+    if reference.get("budget_min"):
+        label += f", {reference['budget_min']:g}-min budget"
+    source = str(reference.get("data", {}).get("source", ""))
+    return {"label": label, "test": test, "dataset": Path(source).parent.name if source else None, "path": str(path)}
+
+
 def _dataset_key(metrics: dict[str, Any]) -> str:
     source = str(metrics["data"]["source"])
     return Path(source).parent.name if source.endswith(".txt") else Path(source).stem or source
@@ -107,14 +128,18 @@ def eval_results(runs: Sequence[dict[str, Any]]) -> list[EvalResult]:
 
 
 def results_table(runs: Sequence[dict[str, Any]], paper: dict[str, dict[str, float]],
-                  published: dict[str, dict[str, float]] | None = None) -> str:
-    """Markdown: this model under each protocol, the baselines of the same split, the paper's numbers and the best
-    published results on the same files."""
+                  published: dict[str, dict[str, float]] | None = None,
+                  references: Sequence[dict[str, Any]] = ()) -> str:
+    """Markdown: this model under each protocol, other models trained on the same split (``references``, from
+    :func:`read_reference`), the baselines of the same split, the paper's numbers and the best published results on
+    the same files."""
     lines = ["| model | " + " | ".join(METRIC_NAMES[m] for m in METRICS) + " |", "|---" * (len(METRICS) + 1) + "|"]
     for index, metrics in enumerate(runs):
         name = Path(str(metrics.get("checkpoint", "?"))).parent.name
         who = "**this model**" if index == 0 else f"companion run `{name}`"
         lines.append(_row(f"{who}, `{metrics['data']['ids']}` ids", metrics["test"]))
+    for reference in references:
+        lines.append(_row(f"{reference['label']}, same split (any ids)", reference["test"]))
     for metrics in runs:
         ids = metrics["data"]["ids"]
         for name, label in (("max_history_plus_k", "max(history)+k rule"), ("most_popular", "most popular")):
@@ -129,11 +154,12 @@ def results_table(runs: Sequence[dict[str, Any]], paper: dict[str, dict[str, flo
 
 
 def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Path] = (),
-               license: str = "apache-2.0") -> ModelCard:
-    """The model card of a run (and of ``companions``: the same data set under the other id protocol).
+               license: str = "apache-2.0", references: Sequence[str | Path] = ()) -> ModelCard:
+    """The model card of a run (and of ``companions``: the same data set under the other id protocol; and of
+    ``references``: results JSONs of other models trained on the same split, see :func:`read_reference`).
 
-    Every number comes from the runs' ``metrics.json`` files, except the paper's, which are quoted from its
-    tables.
+    Every number comes from the runs' ``metrics.json`` files and the reference JSONs, except the paper's and the
+    published ones, which are quoted from ``hub_cards/datasets.json``.
 
     Example:
 
@@ -146,9 +172,14 @@ def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Pat
     """
     metrics = read_run(run_dir)
     runs = [metrics] + [read_run(c) for c in companions]
+    others = [read_reference(r) for r in references]
     keys = {_dataset_key(m) for m in runs}
     if len(keys) > 1:
         raise ValueError(f"a card describes one data set, the runs cover {sorted(keys)}")
+    for other in others:
+        if other["dataset"] not in (None, *keys):
+            raise ValueError(f"{other['path']}: its results are on {other['dataset']}, this card is on "
+                             f"{sorted(keys)[0]}")
     protocols = [m["data"]["ids"] for m in runs]
     if len(set(protocols)) < len(protocols):
         raise ValueError(f"two runs with the same id protocol ({protocols}); give one run per protocol")
@@ -199,6 +230,10 @@ def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Pat
              "(bart-base on a GPU; HR@1, HR@20 and NDCG@20 not reported); its fine-tuning also saw each user's "
              "validation item, ours does not. The best published rows are leave-one-out, all-item results on the same "
              "files, under their authors' own id protocols."]
+    if others:
+        notes.append("Rows marked `same split` are other models trained by us on exactly this model's training "
+                     "split and scored on its test split with all-item ranking; their benchmark JSON gives the "
+                     "settings and the budget.")
     if len(runs) > 1:
         notes.append("A companion run is a separate model trained by genrec-hf on the same data under the other id "
                      "protocol; its numbers appear so that both protocols sit side by side.")
@@ -223,7 +258,7 @@ def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Pat
         wall_time=f"{total / 60:.0f} min (training and evaluation)" if total else "not recorded",
         git_commit=metrics.get("git_commit") or "unknown",
         test_users=int(metrics["test"].get("users", 0)),
-        results_table=results_table(runs, facts.get("paper", {}), facts.get("published", {})),
+        results_table=results_table(runs, facts.get("paper", {}), facts.get("published", {}), others),
         results_notes=" ".join(notes),
         **_examples(Path(run_dir) / "checkpoint"),
     )
@@ -241,7 +276,7 @@ def _examples(checkpoint: Path) -> dict[str, Any]:
 
 
 def export_run(run_dir: str | Path, folder: str | Path, repo_id: str, companions: Sequence[str | Path] = (),
-               overwrite: bool = False, license: str = "apache-2.0") -> Path:
+               overwrite: bool = False, license: str = "apache-2.0", references: Sequence[str | Path] = ()) -> Path:
     """Write the folder a Hub repository holds, and return it.
 
     Model (safetensors) and config with the full ``auto_map`` and ``custom_pipelines``, the remote-code modules
@@ -257,7 +292,7 @@ def export_run(run_dir: str | Path, folder: str | Path, repo_id: str, companions
     checkpoint = run_dir / "checkpoint"
     if not checkpoint.is_dir():
         raise FileNotFoundError(f"{checkpoint}: no checkpoint folder in this run")
-    card = model_card(run_dir, repo_id, companions, license=license)
+    card = model_card(run_dir, repo_id, companions, license=license, references=references)
     if folder.exists() and not overwrite:
         raise FileExistsError(f"{folder} exists; pass overwrite=True to replace it")
     model = GenRecForConditionalGeneration.from_pretrained(checkpoint)
@@ -292,6 +327,7 @@ def push_run(
     upload: bool = True,
     overwrite: bool = True,
     license: str = "apache-2.0",
+    references: Sequence[str | Path] = (),
     api: HfApi | None = None,
 ) -> dict[str, Any]:
     """Export a run (see :func:`export_run`) and upload it as one commit to ``repo_id``.
@@ -302,7 +338,7 @@ def push_run(
     ``upload``).
     """
     folder = Path(folder) if folder is not None else Path(run_dir) / "hub" / repo_id.replace("/", "--")
-    export_run(run_dir, folder, repo_id, companions, overwrite=overwrite, license=license)
+    export_run(run_dir, folder, repo_id, companions, overwrite=overwrite, license=license, references=references)
     result: dict[str, Any] = {"folder": str(folder), "repo_id": repo_id, "commit_url": None, "pr_url": None}
     if not upload:
         return result
@@ -332,4 +368,5 @@ def push_run(
     return result
 
 
-__all__ = ["PushError", "eval_results", "export_run", "model_card", "push_run", "read_run", "results_table"]
+__all__ = ["PushError", "eval_results", "export_run", "model_card", "push_run", "read_reference", "read_run",
+           "results_table"]

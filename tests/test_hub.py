@@ -96,6 +96,33 @@ def test_card_sets_both_protocols_side_by_side(trained_run, tmp_path):
         model_card(output, "org/genrec-tiny", companions=[output])
 
 
+def sasrec_results(path, dataset):
+    """A results JSON as benchmarks/sasrec_recbole.py writes it (RecBole names HR@k hit@k)."""
+    path.write_text(json.dumps({"model": "SASRec (RecBole 1.2.1, CE loss, full ranking)", "budget_min": 60,
+                                "data": {"source": f"runs/recbole/{dataset}/{dataset}.inter"},
+                                "test": {"hit@10": 0.0539, "ndcg@10": 0.0274, "hit@5": 0.0339}}))
+    return path
+
+
+def test_card_sets_a_model_trained_on_the_same_split_beside_this_one(trained_run, tmp_path):
+    output, _ = trained_run
+    dataset = json.loads((output / "metrics.json").read_text())["data"]["source"]
+    reference = sasrec_results(tmp_path / "sasrec.json", dataset)
+    card = model_card(output, "org/genrec-tiny", references=[reference])
+    row = "| SASRec (RecBole 1.2.1, CE loss, full ranking), 60-min budget, same split (any ids) | - | 0.0339 | 0.0539 |"
+    assert row in card.content
+    assert {r.metric_value for r in card.data.eval_results}.isdisjoint({0.0539, 0.0274})  # not this model's
+
+
+def test_card_refuses_a_reference_from_another_data_set(trained_run, tmp_path):
+    output, _ = trained_run
+    with pytest.raises(ValueError, match="its results are on beauty"):
+        model_card(output, "org/genrec-tiny", references=[sasrec_results(tmp_path / "sasrec.json", "beauty")])
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(ValueError, match="not a readable results JSON"):
+        model_card(output, "org/genrec-tiny", references=[tmp_path / "broken.json"])
+
+
 def test_a_folder_that_is_not_a_run_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="metrics.json: not found"):
         model_card(tmp_path, "org/x")
