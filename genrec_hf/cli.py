@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--item-codes", choices=("decimal", "collaborative"), default="decimal",
                        help="spell items by their id's digits (the paper's) or by collaborative codes built from the "
                             "training split (items bought by the same users share leading tokens)")
+    train.add_argument("--no-users", action="store_true",
+                       help="item-only model: no user token or user-ID embedding (the paper feeds both)")
     train.add_argument("--bf16", action="store_true", help="bfloat16 mixed precision (for GPUs that have it)")
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --output from its newest complete checkpoint")
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                 max_length=args.max_length, eval_users=args.eval_users or None, seed=args.seed,
                 threads=args.threads, config_overrides={"label_smoothing": args.label_smoothing},
                 save_steps=args.save_steps, resume=args.resume, overwrite=args.overwrite, bf16=args.bf16,
-                item_codes=args.item_codes,
+                item_codes=args.item_codes, users=not args.no_users,
             )
             results = train_genrec(_load(args), args.output, options)
             from accelerate import PartialState

@@ -45,16 +45,18 @@ class SequenceData:
     source: str = ""
     report: dict[str, Any] = field(default_factory=dict)
 
-    def tokenizer(self, item_codes: str = "decimal", **kwargs: Any):
+    def tokenizer(self, item_codes: str = "decimal", users: bool = True, **kwargs: Any):
         """A ``GenRecTokenizer`` over this catalogue, in this protocol's id order.
 
         ``item_codes="collaborative"`` spells items by collaborative codes built from the training split only
-        (``genrec_hf.indexing``); ``"decimal"`` (the paper's) by their model id's digits.
+        (``genrec_hf.indexing``); ``"decimal"`` (the paper's) by their model id's digits. ``users=False`` gives a
+        tokenizer that knows no user (an item-only model: no user token, no user-ID table).
         """
         from .tokenization import GenRecTokenizer
 
+        known_users = self.users if users else []
         if item_codes == "decimal":
-            return GenRecTokenizer.from_catalogue(self.items, self.users, **kwargs)
+            return GenRecTokenizer.from_catalogue(self.items, known_users, **kwargs)
         if item_codes != "collaborative":
             raise ValueError(f"item_codes={item_codes!r} is not one of ('decimal', 'collaborative')")
         from .indexing import collaborative_codes
@@ -62,7 +64,7 @@ class SequenceData:
         plain = GenRecTokenizer.from_catalogue(self.items, self.users)
         sequences = [[plain.item_to_id(item) for item in items] for items in self.splits["train"]["items"]]
         codes = collaborative_codes(sequences, plain.num_items, seed=self.seed)
-        return GenRecTokenizer.from_catalogue(self.items, self.users, item_codes=codes, **kwargs)
+        return GenRecTokenizer.from_catalogue(self.items, known_users, item_codes=codes, **kwargs)
 
 
 def _protocol_order(values: list[Any], ids: str, seed: int, salt: int) -> list[Any]:
@@ -401,14 +403,18 @@ def _read_delimited(path: Path, delimiter: str, id_columns: Sequence[str]) -> pa
 
 def finetune_examples(train: Dataset, prefixes: bool = False) -> Dataset:
     """Next-item examples from training sequences: the last item of each (or, with ``prefixes``, every
-    item after the first) is a target, the items before it the history."""
+    item after the first) is a target, the items before it the history. A ``user`` column is carried along
+    when the sequences have one."""
+    with_users = "user" in train.column_names
 
     def expand(batch: dict[str, list]) -> dict[str, list]:
-        out = {"user": [], "history": [], "target": []}
-        for user, items in zip(batch["user"], batch["items"]):
+        out: dict[str, list] = {"user": [], "history": [], "target": []} if with_users else {"history": [], "target": []}
+        users = batch["user"] if with_users else [None] * len(batch["items"])
+        for user, items in zip(users, batch["items"]):
             ends = range(1, len(items)) if prefixes else ([len(items) - 1] if len(items) > 1 else [])
             for end in ends:
-                out["user"].append(user)
+                if with_users:
+                    out["user"].append(user)
                 out["history"].append(items[:end])
                 out["target"].append(items[end])
         return out

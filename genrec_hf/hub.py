@@ -217,6 +217,9 @@ def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Pat
         training.insert(1, "- Item tokens: collaborative codes (each item spelled by its path of k-means clusters over a "
                            "low-rank factorisation of the training interactions; `genrec_hf.indexing`), not its "
                            "decimal id.")
+    if not options.get("users", True):
+        training.insert(1, "- Users: none. This is an item-only model: the paper's user token and user-ID embedding "
+                           "are left out, so a recommendation depends on the history alone (pass no `user`).")
     selected = metrics.get("selected_model") or {}
     if selected.get("stage"):
         training.append(f"- Selected: the {selected['stage']} model"
@@ -271,8 +274,8 @@ def _examples(checkpoint: Path) -> dict[str, Any]:
     if id_map.is_file():
         catalogue = json.loads(id_map.read_text())
         items = [str(i) for i in catalogue.get("items", [])[:2]] or items
-        users = [str(u) for u in catalogue.get("users", [])[:1]] or users
-    return {"example_items": items, "example_user": users[0]}
+        users = [str(u) for u in catalogue.get("users", [])[:1]]  # none: an item-only model
+    return {"example_items": items, "example_user": users[0] if users else None}
 
 
 def export_run(run_dir: str | Path, folder: str | Path, repo_id: str, companions: Sequence[str | Path] = (),

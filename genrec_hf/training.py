@@ -50,6 +50,7 @@ class TrainOptions:
     logging_steps: int = 50
     save_steps: int = 200  # pretraining checkpoint interval (fine-tuning saves each epoch, for model selection)
     item_codes: str = "decimal"  # how items are spelled: "decimal" ids (the paper's) or "collaborative" codes
+    users: bool = True  # give the model each history's user (token + user-ID embedding, the paper's); False: items only
     bf16: bool = False  # bfloat16 mixed precision (GPUs with bf16; on a CPU without AMX it is slower)
     resume: bool = False  # continue the run in output_dir from its newest complete checkpoint
     overwrite: bool = False  # start over in an output_dir that holds a previous run
@@ -215,10 +216,15 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
     set_seed(options.seed)
     started = time.perf_counter()
     provenance = environment()  # the commit and versions this run starts with
-    tokenizer = data.tokenizer(item_codes=options.item_codes, model_max_length=options.max_length)
+    tokenizer = data.tokenizer(item_codes=options.item_codes, users=options.users,
+                               model_max_length=options.max_length)
     config = GenRecConfig.from_preset(options.preset, tokenizer, **options.config_overrides)
     model = GenRecForConditionalGeneration(config)
-    validation = data.splits["validation"]
+    splits = dict(data.splits)
+    if not options.users:  # an item-only model: no row carries a user (its tokenizer knows none)
+        splits = {name: split.remove_columns("user") if "user" in split.column_names else split
+                  for name, split in splits.items()}
+    validation = splits["validation"]
     selection_set = validation
     if options.eval_users and options.eval_users < len(validation):
         selection_set = validation.shuffle(seed=options.seed).select(range(options.eval_users))
@@ -228,10 +234,10 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
 
     stages = []
     if options.pretrain_epochs > 0:
-        stages.append(("pretrain", options.pretrain_epochs, data.splits["train"], ClozeCollator(
+        stages.append(("pretrain", options.pretrain_epochs, splits["train"], ClozeCollator(
             tokenizer, seed=options.seed, max_length=options.max_length), False))
     if options.finetune_epochs > 0:
-        examples = finetune_examples(data.splits["train"], prefixes=options.prefixes)
+        examples = finetune_examples(splits["train"], prefixes=options.prefixes)
         stages.append(("finetune", options.finetune_epochs, examples, NextItemCollator(
             tokenizer, max_length=options.max_length), True))
     selected: dict[str, Any] = {}
@@ -289,7 +295,7 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
                                   processing_class=tokenizer, top_k=options.top_k)
     eval_started = time.perf_counter()
     validation_metrics = final_trainer.evaluate(validation, metric_key_prefix="validation")
-    test_metrics = final_trainer.evaluate(data.splits["test"], metric_key_prefix="test")  # once, at the end
+    test_metrics = final_trainer.evaluate(splits["test"], metric_key_prefix="test")  # once, at the end
     timings["evaluate_s"] = round(time.perf_counter() - eval_started, 1)
     timings["total_s"] = round(time.perf_counter() - started, 1)
 

@@ -7,7 +7,7 @@ import json
 import evaluate
 import pytest
 from datasets import Dataset
-from transformers import Seq2SeqTrainingArguments
+from transformers import Seq2SeqTrainingArguments, pipeline
 
 from genrec_hf import ranking_metrics
 from genrec_hf.cli import main
@@ -133,3 +133,23 @@ def test_selected_model_names_the_fine_tuning_checkpoint_when_it_wins(trained_ru
     assert results["selected_model"]["stage"] in ("pretrain", "finetune")
     if results["selected_model"]["stage"] == "finetune":
         assert "checkpoint-" in results["selected_model"]["checkpoint"]
+
+
+def test_an_item_only_run_gives_no_user_to_the_model(tiny_data, tmp_path):
+    from genrec_hf import GenRecTokenizer
+    from genrec_hf.hub import model_card
+
+    options = TrainOptions(pretrain_epochs=1, finetune_epochs=1, batch_size=16, max_length=64, eval_users=10,
+                           threads=1, users=False, config_overrides=dict(TINY))
+    results = train_genrec(tiny_data, tmp_path, options)
+    tokenizer = GenRecTokenizer.from_pretrained(tmp_path / "checkpoint")
+    assert tokenizer.num_users == 0 and results["model"]["config"]["num_users"] == 0
+    assert results["options"]["users"] is False and results["test"]["users"] == len(tiny_data.splits["test"])
+    recommend = pipeline("genrec", model=str(tmp_path / "checkpoint"))
+    history = tiny_data.splits["test"]["history"][0]
+    alone = recommend(history, top_k=5)
+    assert len(alone) == 5
+    # a user given anyway is unknown to this model: it recommends from the history alone (and warns)
+    assert recommend({"user": tiny_data.splits["test"]["user"][0], "history": history}, top_k=5) == alone
+    card = model_card(tmp_path, "org/genrec-items-only").content
+    assert "item-only model" in card and '"user":' not in card
