@@ -42,9 +42,9 @@ def minutes(seconds: float | None) -> str:
 
 
 def run_seconds(run: dict) -> float:
-    """Training and evaluation time of a run, its stages summed (a resumed run counts the stages it loaded)."""
+    """Set-up, training and evaluation time of a run, its stages summed (a resumed run counts the stages it loaded)."""
     timings = run.get("timings", {})
-    stages = [timings[k] for k in ("pretrain_s", "finetune_s", "evaluate_s") if k in timings]
+    stages = [timings[k] for k in ("setup_s", "pretrain_s", "finetune_s", "evaluate_s") if k in timings]
     return sum(stages) if stages else run["benchmark"]["wall_time_s"]
 
 
@@ -134,12 +134,13 @@ def quality_curve(run: dict) -> list[tuple[float, float]]:
     """(seconds since training began, validation NDCG@10) after every epoch of a run.
 
     GenRec logs carry ``elapsed_s`` since their stage began (runs recorded before that field existed have no
-    curve); fine-tuning follows pretraining, so its times are offset by the pretraining time. SASRec's curve is
-    RecBole's per-epoch validation, timed from its start (data preparation included).
+    curve); the clock starts with the set-up (data, tokenizer and item codes, model: ``setup_s``, where recorded),
+    and fine-tuning follows pretraining. SASRec's curve is RecBole's per-epoch validation, timed from its start
+    (data preparation included).
     """
     if "curve" in run:
         return [(point["elapsed_s"], point["validation_ndcg@10"]) for point in run["curve"]]
-    points, offset = [], 0.0
+    points, offset = [], run.get("timings", {}).get("setup_s", 0.0)
     for stage in ("pretrain", "finetune"):
         logs = run.get("history", {}).get(stage, [])
         evals = [log for log in logs if "eval_ndcg@10" in log]

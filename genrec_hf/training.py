@@ -241,6 +241,7 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
         stages.append(("finetune", options.finetune_epochs, examples, NextItemCollator(
             tokenizer, max_length=options.max_length), True))
     selected: dict[str, Any] = {}
+    timings["setup_s"] = round(time.perf_counter() - started, 1)  # tokenizer (and item codes), model
     for stage, epochs, train_set, collator, select in stages:
         stage_started = time.perf_counter()
         stage_dir = output_dir / stage

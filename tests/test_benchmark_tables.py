@@ -49,6 +49,12 @@ def test_fine_tuning_times_follow_the_pretraining_time(tables):
     assert tables.first_time_at(tables.quality_curve(run), 0.02) is None
 
 
+def test_the_clock_starts_with_the_set_up_where_it_was_recorded(tables):
+    run = genrec_run("beauty-x", 0, 0.03, [("pretrain", 60.0, 0.005), ("finetune", 30.0, 0.012)])
+    run["timings"]["setup_s"] = 40.0
+    assert tables.quality_curve(run) == [(100.0, 0.005), (670.0, 0.012)]
+
+
 def test_a_run_recorded_without_wall_times_has_no_curve(tables):
     run = genrec_run("beauty-x", 0, 0.03)
     run["history"]["pretrain"] = [{"eval_ndcg@10": 0.01, "epoch": 1.0}]

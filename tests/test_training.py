@@ -70,7 +70,7 @@ def test_end_to_end_run_writes_checkpoint_metrics_and_curves(trained_run):
     assert saved["test"]["users"] == 40 and saved["validation"]["users"] == 40
     assert set(saved["baselines"]) == {"max_history_plus_k", "most_popular"}
     assert saved["data"]["ids"] == "random"
-    assert {"pretrain_s", "finetune_s", "evaluate_s", "total_s"} <= set(saved["timings"])
+    assert {"setup_s", "pretrain_s", "finetune_s", "evaluate_s", "total_s"} <= set(saved["timings"])
     assert saved["versions"]["transformers"] and saved["machine"]["cpus"]
     assert any("loss" in log for log in saved["history"]["finetune"])
 
