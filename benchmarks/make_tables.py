@@ -17,6 +17,15 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 METRICS = ("hr@5", "ndcg@5", "hr@10", "ndcg@10", "hr@20")
+ITEM_SPELLING = {"collaborative": "collaborative codes", "independent": "one token per item"}
+
+
+def model_inputs(options: dict) -> str:
+    """What beside the id protocol a run's model reads: its item spelling and whether it sees users."""
+    parts = [ITEM_SPELLING[options["item_codes"]]] if options.get("item_codes") in ITEM_SPELLING else []
+    if not options.get("users", True):
+        parts.append("no users")
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 
@@ -94,7 +103,7 @@ def render(results: list[dict], sasrec: list[dict] | None = None) -> str:
             seconds = [run_seconds(r) for r in group]
             lines.append(
                 f"| {label} | {run['data']['ids']}"
-                f"{' (collaborative codes)' if options.get('item_codes') == 'collaborative' else ''} | "
+                f"{model_inputs(options)} | "
                 f"{options['pretrain_epochs']} / "
                 f"{options['finetune_epochs']}{' (prefixes)' if options.get('prefixes') else ''} | "
                 + " | ".join(mean_std([r["test"].get(m) for r in group]) for m in METRICS)

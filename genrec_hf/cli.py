@@ -60,9 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     train.add_argument("--save-steps", type=int, default=200,
                        help="pretraining checkpoint interval in steps (fine-tuning saves every epoch)")
-    train.add_argument("--item-codes", choices=("decimal", "collaborative"), default="decimal",
-                       help="spell items by their id's digits (the paper's) or by collaborative codes built from the "
-                            "training split (items bought by the same users share leading tokens)")
+    train.add_argument("--item-codes", choices=("decimal", "collaborative", "independent"), default="decimal",
+                       help="spell items by their id's digits (the paper's), by collaborative codes built from the "
+                            "training split (items bought by the same users share leading tokens), or by one "
+                            "token per item (independent)")
     train.add_argument("--no-users", action="store_true",
                        help="item-only model: no user token or user-ID embedding (the paper feeds both)")
     train.add_argument("--bf16", action="store_true", help="bfloat16 mixed precision (for GPUs that have it)")

@@ -49,7 +49,8 @@ class SequenceData:
         """A ``GenRecTokenizer`` over this catalogue, in this protocol's id order.
 
         ``item_codes="collaborative"`` spells items by collaborative codes built from the training split only
-        (``genrec_hf.indexing``); ``"decimal"`` (the paper's) by their model id's digits. ``users=False`` gives a
+        (``genrec_hf.indexing``); ``"decimal"`` (the paper's) by their model id's digits; ``"independent"`` gives
+        every item one token of its own. ``users=False`` gives a
         tokenizer that knows no user (an item-only model: no user token, no user-ID table).
         """
         from .tokenization import GenRecTokenizer
@@ -57,8 +58,10 @@ class SequenceData:
         known_users = self.users if users else []
         if item_codes == "decimal":
             return GenRecTokenizer.from_catalogue(self.items, known_users, **kwargs)
+        if item_codes == "independent":
+            return GenRecTokenizer.from_catalogue(self.items, known_users, independent_items=True, **kwargs)
         if item_codes != "collaborative":
-            raise ValueError(f"item_codes={item_codes!r} is not one of ('decimal', 'collaborative')")
+            raise ValueError(f"item_codes={item_codes!r} is not one of ('decimal', 'collaborative', 'independent')")
         from .indexing import collaborative_codes
 
         plain = GenRecTokenizer.from_catalogue(self.items, self.users)

@@ -217,6 +217,10 @@ def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Pat
         training.insert(1, "- Item tokens: collaborative codes (each item spelled by its path of k-means clusters over a "
                            "low-rank factorisation of the training interactions; `genrec_hf.indexing`), not its "
                            "decimal id.")
+    if options.get("item_codes") == "independent":
+        training.insert(1, "- Item tokens: one token per item (independent indexing), not its decimal id's digits: a "
+                           "history item is one encoder position, and the output layer, tied to the token "
+                           "embeddings, scores every item in one decoding step.")
     if not options.get("users", True):
         training.insert(1, "- Users: none. This is an item-only model: the paper's user token and user-ID embedding "
                            "are left out, so a recommendation depends on the history alone (pass no `user`).")

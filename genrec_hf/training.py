@@ -49,7 +49,8 @@ class TrainOptions:
     top_k: int = 20
     logging_steps: int = 50
     save_steps: int = 200  # pretraining checkpoint interval (fine-tuning saves each epoch, for model selection)
-    item_codes: str = "decimal"  # how items are spelled: "decimal" ids (the paper's) or "collaborative" codes
+    item_codes: str = "decimal"  # how items are spelled: "decimal" ids (the paper's), "collaborative" codes, or
+    # "independent" (one token per item)
     users: bool = True  # give the model each history's user (token + user-ID embedding, the paper's); False: items only
     bf16: bool = False  # bfloat16 mixed precision (GPUs with bf16; on a CPU without AMX it is slower)
     resume: bool = False  # continue the run in output_dir from its newest complete checkpoint

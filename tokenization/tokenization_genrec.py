@@ -75,22 +75,29 @@ class Catalogue:
         return self.raw_ids[model_id - 1]
 
 
-def digit_chunk_backend() -> Tokenizer:
+def digit_chunk_backend(independent_items: int = 0) -> Tokenizer:
     """The paper's default vocabulary: ``item_1234`` -> ``▁item``, ``_``, ``12``, ``34``.
 
     Numbers split into two-digit chunks from the left; a trailing odd digit is its own token, and
     chunks keep leading zeros (``1205`` -> ``12``, ``05``), so every id round-trips.
+
+    ``independent_items=N`` adds one token per item, ``▁item_1`` .. ``▁item_N`` ("independent indexing",
+    Hua et al. 2023): an item is then a single token, so histories are several times shorter and the
+    decoder's output layer (tied to the token embeddings) scores every item at once. Users stay digit chunks.
     """
     specials = ["[BEG]", "[PAD]", "[END]", "[UNK]", "[MASK]"]  # BART's order: bos 0, pad 1, eos 2
     words = ["▁user", "▁item", "_"] + [str(d) for d in range(10)] + [f"{d:02d}" for d in range(100)]
+    words += [f"▁item_{i}" for i in range(1, independent_items + 1)]
     vocab = {token: i for i, token in enumerate(specials + words)}
     backend = Tokenizer(WordLevel(vocab, unk_token="[UNK]"))
+    splits = [pre_tokenizers.Split(Regex("_"), "isolated"), pre_tokenizers.Split(Regex(r"\d\d?"), "isolated")]
+    if independent_items:  # a whole item word is one piece; user words split as before
+        splits = [pre_tokenizers.Split(Regex(r"▁item_\d+|_|\d\d?"), "isolated")]
     backend.pre_tokenizer = pre_tokenizers.Sequence(
         [
             pre_tokenizers.WhitespaceSplit(),
             pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=False),
-            pre_tokenizers.Split(Regex("_"), "isolated"),
-            pre_tokenizers.Split(Regex(r"\d\d?"), "isolated"),
+            *splits,
         ]
     )
     backend.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always", split=True)
@@ -169,6 +176,7 @@ class GenRecTokenizer(PreTrainedTokenizerFast):
         model_max_length: int = 512,
         unknown_id_policy: str = "error",
         item_codes: Sequence[Sequence[int]] | None = None,
+        independent_items: bool = False,
     ) -> "GenRecTokenizer":
         """A tokenizer with the paper's digit-chunk vocabulary (118 tokens) over the given catalogue.
 
@@ -176,9 +184,24 @@ class GenRecTokenizer(PreTrainedTokenizerFast):
         ``item_codes`` (optional, one per item in catalogue order, each a list of numbers 0..99) spell item
         ``i`` as its code, one token per number (``[3, 41, 7]`` -> ``03 41 07``), instead of its decimal id:
         with collaborative codes (``genrec_hf.indexing``) items that co-occur share leading tokens.
+        ``independent_items=True`` gives every item a token of its own (``item_5`` -> ``▁item_5``), so an
+        item is one encoder position and one decoding step; the vocabulary grows by the catalogue size.
+
+        Example:
+
+        ```python
+        >>> tok = GenRecTokenizer.from_catalogue(items=["B01", "B02"], independent_items=True)
+        >>> tok.convert_ids_to_tokens(tok.encode_histories([["B02", "B01"]])["input_ids"][0])
+        ['[BEG]', '▁item_2', '▁item_1', '[MASK]', '[END]']
+
+        ```
         """
+        items = list(items)
+        if independent_items and item_codes is not None:
+            raise ValueError("independent_items gives each item its own token; it cannot also spell items by "
+                             "item_codes")
         return cls(
-            tokenizer_object=digit_chunk_backend(),
+            tokenizer_object=digit_chunk_backend(len(items) if independent_items else 0),
             items=items,
             users=users,
             item_codes=item_codes,
