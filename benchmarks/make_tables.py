@@ -282,7 +282,8 @@ def main(argv: list[str]) -> int:
     head, rest = readme.split(START, 1)
     _, tail = rest.split(END, 1)
     quality = render_time_to_quality(results, sasrec, write_plots="--check" not in argv)
-    blocks = [render(results, sasrec) + "\n", quality + render_speed(speed), render_scale(scale)]
+    blocks = [render(results, sasrec) + "\n", quality + ("\n" if quality else "") + render_speed(speed),
+              render_scale(scale)]
     updated = head + START + "\n" + "\n".join(blocks) + "\n" + END + tail
     if "--check" in argv:
         return 0 if updated == readme else 1

@@ -96,6 +96,25 @@ def test_card_sets_both_protocols_side_by_side(trained_run, tmp_path):
         model_card(output, "org/genrec-tiny", companions=[output])
 
 
+@pytest.mark.parametrize("item_codes, users, phrase", [
+    ("decimal", True, None),
+    ("collaborative", True, "collaborative codes"),
+    ("independent", True, "one token per item"),
+    ("decimal", False, "item-only model"),
+])
+def test_card_says_how_items_are_spelled_and_whether_users_are_read(trained_run, tmp_path, item_codes, users,
+                                                                    phrase):
+    output, _ = trained_run
+    variant = tmp_path / "variant"
+    variant.mkdir()
+    metrics = json.loads((output / "metrics.json").read_text())
+    metrics["options"].update(item_codes=item_codes, users=users)
+    (variant / "metrics.json").write_text(json.dumps(metrics))
+    text = model_card(variant, "org/genrec-tiny").text
+    for other in ("collaborative codes", "one token per item", "item-only model"):
+        assert (other in text) == (other == phrase)
+
+
 def sasrec_results(path, dataset):
     """A results JSON as benchmarks/sasrec_recbole.py writes it (RecBole names HR@k hit@k)."""
     path.write_text(json.dumps({"model": "SASRec (RecBole 1.2.1, CE loss, full ranking)", "budget_min": 60,
