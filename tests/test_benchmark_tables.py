@@ -76,3 +76,35 @@ def test_time_to_quality_table_sets_genrec_beside_sasrec(tables, tmp_path, monke
 
 def test_readme_tables_match_the_recorded_results(tables):
     assert tables.main(["--check"]) == 0, "README.md is stale: run python benchmarks/make_tables.py"
+
+
+@pytest.fixture(scope="module")
+def headline():
+    spec = importlib.util.spec_from_file_location("headline", ROOT / "benchmarks" / "headline.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.headline
+
+
+def write_run(folder: Path, name: str, validation: float, test: float, total_s: float = 1200.0, **extra) -> None:
+    import json
+
+    run = genrec_run(name, 0, test)
+    run.update(validation={"ndcg@10": validation}, **extra)
+    run["timings"]["total_s"] = total_s
+    (folder / f"{name}.json").write_text(json.dumps(run))
+
+
+def test_the_headline_run_is_chosen_on_validation_never_on_test(headline, tmp_path):
+    write_run(tmp_path, "beauty-a", validation=0.030, test=0.020)
+    write_run(tmp_path, "beauty-b", validation=0.025, test=0.050)
+    assert headline("beauty", "random", results=tmp_path) == "beauty-a"
+
+
+def test_runs_over_the_budget_or_resumed_cannot_be_the_headline(headline, tmp_path):
+    write_run(tmp_path, "beauty-slow", validation=0.09, test=0.09, total_s=61 * 60)
+    write_run(tmp_path, "beauty-resumed", validation=0.08, test=0.08, resumed={"pretrain": "loaded"})
+    write_run(tmp_path, "beauty-ok", validation=0.01, test=0.01)
+    assert headline("beauty", "random", results=tmp_path) == "beauty-ok"
+    with pytest.raises(SystemExit, match="no recorded sequential-id run of beauty"):
+        headline("beauty", "sequential", results=tmp_path)

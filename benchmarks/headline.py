@@ -1,0 +1,51 @@
+"""The headline run of a data set under an id protocol: the recorded run with the best VALIDATION NDCG@10.
+
+Chosen on validation only, never on test, so picking the run that is shown is itself honest model selection.
+Only runs that kept to the issue's 60-minute budget are candidates (``--budget-min``). Prints the run's name.
+
+    python benchmarks/headline.py beauty random     # -> beauty-random-small-...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def candidates(dataset: str, ids: str, budget_min: float, results: Path = RESULTS) -> list[dict]:
+    runs = []
+    for path in sorted(results.glob("*.json")):
+        result = json.loads(path.read_text())
+        if "benchmark" not in result or "validation" not in result:
+            continue
+        if Path(result["data"]["source"]).parent.name != dataset or result["data"]["ids"] != ids:
+            continue
+        if result["timings"]["total_s"] > budget_min * 60 or result.get("resumed"):
+            continue  # over budget, or its clock was interrupted
+        runs.append(result)
+    return runs
+
+
+def headline(dataset: str, ids: str, budget_min: float = 60, results: Path = RESULTS) -> str:
+    runs = candidates(dataset, ids, budget_min, results)
+    if not runs:
+        raise SystemExit(f"no recorded {ids}-id run of {dataset} within {budget_min:g} minutes in {results}")
+    return max(runs, key=lambda r: r["validation"]["ndcg@10"])["benchmark"]["name"]
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dataset")
+    parser.add_argument("ids", choices=("random", "sequential"))
+    parser.add_argument("--budget-min", type=float, default=60)
+    args = parser.parse_args(argv)
+    print(headline(args.dataset, args.ids, args.budget_min))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
