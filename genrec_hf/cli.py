@@ -29,6 +29,15 @@ def _load(args: argparse.Namespace):
                      item_column=args.item_column, time_column=args.time_column or None, k=args.k_core)
 
 
+def _config_overrides(args: argparse.Namespace) -> dict[str, float]:
+    overrides = {"label_smoothing": args.label_smoothing}
+    if args.dropout is not None:
+        if not 0 <= args.dropout < 1:
+            raise ValueError(f"--dropout must be in [0, 1), got {args.dropout}")
+        overrides["dropout"] = args.dropout
+    return overrides
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="genrec-hf", description="GenRec generative sequential recommender")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -53,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--finetune-lr", type=float, default=None, help="fine-tuning learning rate (default: --lr)")
     train.add_argument("--label-smoothing", type=float, default=0.0)
+    train.add_argument("--dropout", type=float, default=None,
+                       help="dropout of the transformer layers (default: the preset's, 0.1)")
     train.add_argument("--max-length", type=int, default=512)
     train.add_argument("--eval-users", type=int, default=2000,
                        help="validation users scored each epoch for model selection (0 = all)")
@@ -119,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                 prefixes=args.prefixes, batch_size=args.batch_size, learning_rate=args.lr,
                 finetune_learning_rate=args.finetune_lr,
                 max_length=args.max_length, eval_users=args.eval_users or None, seed=args.seed,
-                threads=args.threads, config_overrides={"label_smoothing": args.label_smoothing},
+                threads=args.threads, config_overrides=_config_overrides(args),
                 save_steps=args.save_steps, resume=args.resume, overwrite=args.overwrite, bf16=args.bf16,
                 item_codes=args.item_codes, users=not args.no_users,
             )

@@ -153,3 +153,19 @@ def test_an_item_only_run_gives_no_user_to_the_model(tiny_data, tmp_path):
     assert recommend({"user": tiny_data.splits["test"]["user"][0], "history": history}, top_k=5) == alone
     card = model_card(tmp_path, "org/genrec-items-only").content
     assert "item-only model" in card and '"user":' not in card
+
+
+def test_dropout_out_of_range_is_refused_before_any_work(tmp_path, capsys):
+    assert main(["train", "--data", "synthetic", "--output", str(tmp_path / "run"), "--dropout", "1.5"]) == 2
+    assert "genrec-hf train: error: --dropout must be in [0, 1), got 1.5" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_dropout_flag_reaches_the_model_config():
+    import argparse
+
+    from genrec_hf.cli import _config_overrides
+
+    assert _config_overrides(argparse.Namespace(label_smoothing=0.1, dropout=0.3)) == {"label_smoothing": 0.1,
+                                                                                      "dropout": 0.3}
+    assert _config_overrides(argparse.Namespace(label_smoothing=0.0, dropout=None)) == {"label_smoothing": 0.0}
