@@ -71,19 +71,7 @@ def test_beams_over_the_whole_catalogue_give_its_exact_ranking(independent):
         assert all(score == pytest.approx(exact[item], abs=1e-4) for item, score in ranked)
 
 
-def test_training_end_to_end_and_the_cli_choice(tiny_data, tmp_path):
-    from transformers import pipeline
-
-    from genrec_hf.training import TrainOptions, train_genrec
-
-    options = TrainOptions(pretrain_epochs=1, finetune_epochs=1, batch_size=16, max_length=64, eval_users=10,
-                           threads=1, item_codes="independent", config_overrides=dict(TINY))
-    results = train_genrec(tiny_data, tmp_path, options)
-    assert results["test"]["users"] == 40 and results["options"]["item_codes"] == "independent"
-    rec = pipeline("genrec", model=str(tmp_path / "checkpoint"))
-    history = tiny_data.splits["test"][0]["history"]
-    out = rec(history, top_k=5)
-    assert len({r["item"] for r in out}) == 5 and not {r["item"] for r in out} & set(history)
+def test_the_train_command_offers_independent_items():
     help_text = subprocess.run([sys.executable, "-m", "genrec_hf", "train", "--help"], cwd=REPO,
                                capture_output=True, text=True, check=True).stdout
     assert "independent" in help_text

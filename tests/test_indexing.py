@@ -50,20 +50,3 @@ def test_a_tokenizer_spells_items_by_their_codes_and_keeps_them_when_saved(tmp_p
 def test_bad_codes_are_refused(codes, message):
     with pytest.raises(ValueError, match=message):
         GenRecTokenizer.from_catalogue(["a", "b", "c"], item_codes=codes)
-
-
-def test_training_with_collaborative_codes_end_to_end(tiny_data, tmp_path):
-    from transformers import pipeline
-
-    from genrec_hf.training import TrainOptions, train_genrec
-
-    from .conftest import TINY
-
-    options = TrainOptions(pretrain_epochs=1, finetune_epochs=1, batch_size=16, max_length=64, eval_users=10,
-                           threads=1, item_codes="collaborative", config_overrides=dict(TINY))
-    results = train_genrec(tiny_data, tmp_path, options)
-    assert results["test"]["users"] == 40 and results["options"]["item_codes"] == "collaborative"
-    rec = pipeline("genrec", model=str(tmp_path / "checkpoint"))
-    history = tiny_data.splits["test"][0]["history"]
-    out = rec(history, top_k=5)
-    assert len({r["item"] for r in out}) == 5 and not {r["item"] for r in out} & set(history)

@@ -169,3 +169,19 @@ def test_dropout_flag_reaches_the_model_config():
     assert _config_overrides(argparse.Namespace(label_smoothing=0.1, dropout=0.3)) == {"label_smoothing": 0.1,
                                                                                       "dropout": 0.3}
     assert _config_overrides(argparse.Namespace(label_smoothing=0.0, dropout=None)) == {"label_smoothing": 0.0}
+
+
+@pytest.mark.parametrize("item_codes", ["collaborative", "independent"])
+def test_training_end_to_end_with_each_item_spelling(tiny_data, tmp_path, item_codes):
+    from genrec_hf.training import TrainOptions, train_genrec
+
+    from .conftest import TINY
+
+    options = TrainOptions(pretrain_epochs=1, finetune_epochs=1, batch_size=16, max_length=64, eval_users=10,
+                           threads=1, item_codes=item_codes, config_overrides=dict(TINY))
+    results = train_genrec(tiny_data, tmp_path, options)
+    assert results["test"]["users"] == 40 and results["options"]["item_codes"] == item_codes
+    rec = pipeline("genrec", model=str(tmp_path / "checkpoint"))
+    history = tiny_data.splits["test"][0]["history"]
+    out = rec(history, top_k=5)
+    assert len({r["item"] for r in out}) == 5 and not {r["item"] for r in out} & set(history)
