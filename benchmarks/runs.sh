@@ -25,8 +25,6 @@ declare -A RUNS=(
   [beauty-random-small-prefixes-collaborative-nousers]="--data $beauty --ids random --item-codes collaborative --no-users --pretrain-epochs 10 --finetune-epochs 3 --prefixes --threads 2"
   # one token per item (independent indexing), item-only: histories about 4x shorter, so more epochs fit
   [beauty-random-small-independent-nousers]="--data $beauty --ids random --item-codes independent --no-users --pretrain-epochs 20 --finetune-epochs 8 --prefixes --threads 2"
-  # the same without cloze pretraining: its 7 minutes go to prefix fine-tuning instead (20 epochs, about 45 minutes)
-  [beauty-random-small-independent-nousers-nopretrain]="--data $beauty --ids random --item-codes independent --no-users --no-pretrain --finetune-epochs 20 --prefixes --threads 2"
   # the paper's Table 3 ablation: no pretraining (fine-tuning on prefixes from a random initialisation)
   [beauty-sequential-small-prefixes-nopretrain]="--data $beauty --ids sequential --no-pretrain --finetune-epochs 3 --prefixes --threads 2"
   # issue 7: the best beauty recipe on the other two data sets, the whole 2-core CPU each
