@@ -9,6 +9,7 @@ embeddings only. Hub-portable: imports only torch, transformers and the sibling 
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -27,6 +28,9 @@ from transformers.models.bart.modeling_bart import (
 )
 
 from .configuration_genrec import GenRecConfig
+
+# transformers 5.2x renamed BART's decoder-cache argument `past_key_values` to `cache`; pass whichever it takes.
+CACHE_ARGUMENT = "cache" if "cache" in inspect.signature(BartModel.forward).parameters else "past_key_values"
 
 if TYPE_CHECKING:  # never imported at run time; makes save_pretrained and the Hub ship these files too
     from .generation_genrec import recommend_batch  # noqa: F401
@@ -170,6 +174,7 @@ class GenRecModel(_ClearLoadErrors, BartModel):
         decoder_input_ids: torch.LongTensor | None = None,
         decoder_attention_mask: torch.LongTensor | None = None,
         encoder_outputs: BaseModelOutput | tuple | None = None,
+        cache: Any = None,
         past_key_values: Any = None,
         inputs_embeds: torch.Tensor | None = None,
         decoder_inputs_embeds: torch.Tensor | None = None,
@@ -191,7 +196,7 @@ class GenRecModel(_ClearLoadErrors, BartModel):
             decoder_input_ids=decoder_input_ids,
             decoder_attention_mask=decoder_attention_mask,
             encoder_outputs=encoder_outputs,
-            past_key_values=past_key_values,
+            **{CACHE_ARGUMENT: cache if cache is not None else past_key_values},
             decoder_inputs_embeds=decoder_inputs_embeds,
             use_cache=use_cache,
             **kwargs,
@@ -260,6 +265,7 @@ class GenRecForConditionalGeneration(_ClearLoadErrors, BartForConditionalGenerat
         decoder_input_ids: torch.LongTensor | None = None,
         decoder_attention_mask: torch.LongTensor | None = None,
         encoder_outputs: BaseModelOutput | tuple | None = None,
+        cache: Any = None,
         past_key_values: Any = None,
         inputs_embeds: torch.Tensor | None = None,
         decoder_inputs_embeds: torch.Tensor | None = None,
@@ -292,7 +298,7 @@ class GenRecForConditionalGeneration(_ClearLoadErrors, BartForConditionalGenerat
             decoder_input_ids=decoder_input_ids,
             decoder_attention_mask=decoder_attention_mask,
             encoder_outputs=encoder_outputs,
-            past_key_values=past_key_values,
+            **{CACHE_ARGUMENT: cache if cache is not None else past_key_values},
             decoder_inputs_embeds=decoder_inputs_embeds,
             use_cache=use_cache,
             **kwargs,

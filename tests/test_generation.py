@@ -173,3 +173,15 @@ def test_excluding_an_item_outside_the_catalogue_is_a_clear_error(catalogue_mode
     batch = tokenizer.encode_histories([["sku1"]], return_tensors="pt")
     with pytest.raises(ValueError, match=r"excluded item ids must be in 1..130"):
         recommend_batch(model, tokenizer, batch, top_k=5, excluded_items=[[131]])
+
+
+def test_generation_passes_the_decoder_cache_under_the_name_transformers_takes(catalogue_model):
+    """transformers 5.2x renamed `past_key_values` to `cache` and warns on the old name (removal announced)."""
+    import warnings
+
+    tokenizer, model = catalogue_model
+    batch = tokenizer.encode_histories([["sku1", "sku2"]], users=["u"], return_tensors="pt")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.generate(**batch, num_beams=4, num_return_sequences=4, max_new_tokens=6)
+    assert not [w for w in caught if "past_key_values" in str(w.message)]

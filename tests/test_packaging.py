@@ -50,7 +50,7 @@ def test_docstring_examples_run(module):
 
 
 def test_portable_files_import_only_torch_transformers_tokenizers_and_siblings():
-    allowed = {"torch", "transformers", "tokenizers", "__future__", "copy", "json", "math", "numbers", "os", "struct",
+    allowed = {"torch", "transformers", "tokenizers", "__future__", "copy", "inspect", "json", "math", "numbers", "os", "struct",
                "typing", "collections"}
     import ast
 
