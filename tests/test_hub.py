@@ -115,6 +115,18 @@ def test_card_says_how_items_are_spelled_and_whether_users_are_read(trained_run,
         assert (other in text) == (other == phrase)
 
 
+@pytest.mark.parametrize("users, limitation", [(["u1"], "A new user is"), ([], "the model reads no user")])
+def test_card_limitations_speak_of_users_only_when_the_model_reads_them(trained_run, tmp_path, users, limitation):
+    output, _ = trained_run
+    variant = tmp_path / "variant"
+    (variant / "checkpoint").mkdir(parents=True)
+    (variant / "metrics.json").write_text((output / "metrics.json").read_text())
+    (variant / "checkpoint" / "genrec_id_map.json").write_text(json.dumps({"items": ["i1", "i2"], "users": users}))
+    limitations = model_card(variant, "org/genrec-tiny").text.split("## Limitations")[1]
+    assert limitation in limitations
+    assert ("user" in limitations.split("**The sequential-id leak**")[0].replace("reads no user", "")) == bool(users)
+
+
 def sasrec_results(path, dataset):
     """A results JSON as benchmarks/sasrec_recbole.py writes it (RecBole names HR@k hit@k)."""
     path.write_text(json.dumps({"model": "SASRec (RecBole 1.2.1, CE loss, full ranking)", "budget_min": 60,
