@@ -35,6 +35,19 @@ def _config_overrides(args: argparse.Namespace) -> dict[str, float]:
         if not 0 <= args.dropout < 1:
             raise ValueError(f"--dropout must be in [0, 1), got {args.dropout}")
         overrides["dropout"] = args.dropout
+    if getattr(args, "d_model", None) is not None:
+        from .modeling import PRESETS
+
+        heads = PRESETS[args.preset]["encoder_attention_heads"]
+        if args.d_model <= 0 or args.d_model % heads:
+            raise ValueError(f"--d-model must be a positive multiple of the {args.preset} preset's {heads} attention "
+                             f"heads, got {args.d_model}")
+        # the feed-forward width follows the model width (4x, as in both presets)
+        overrides.update(d_model=args.d_model, encoder_ffn_dim=4 * args.d_model, decoder_ffn_dim=4 * args.d_model)
+    if getattr(args, "layers", None) is not None:
+        if args.layers <= 0:
+            raise ValueError(f"--layers must be positive, got {args.layers}")
+        overrides.update(encoder_layers=args.layers, decoder_layers=args.layers)
     return overrides
 
 
@@ -64,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--label-smoothing", type=float, default=0.0)
     train.add_argument("--dropout", type=float, default=None,
                        help="dropout of the transformer layers (default: the preset's, 0.1)")
+    train.add_argument("--d-model", type=int, default=None,
+                       help="model width, feed-forward 4x as wide (default: the preset's, 128 for small)")
+    train.add_argument("--layers", type=int, default=None,
+                       help="encoder and decoder layers each (default: the preset's, 2 for small)")
     train.add_argument("--max-length", type=int, default=512)
     train.add_argument("--eval-users", type=int, default=2000,
                        help="validation users scored each epoch for model selection (0 = all)")

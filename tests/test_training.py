@@ -9,7 +9,7 @@ import pytest
 from datasets import Dataset
 from transformers import Seq2SeqTrainingArguments, pipeline
 
-from genrec_hf import ranking_metrics
+from genrec_hf import GenRecConfig, ranking_metrics
 from genrec_hf.cli import main
 from genrec_hf.metrics import RANKING_METRIC_PATH
 from genrec_hf.synthetic import synthetic_interactions
@@ -169,6 +169,29 @@ def test_dropout_flag_reaches_the_model_config():
     assert _config_overrides(argparse.Namespace(label_smoothing=0.1, dropout=0.3)) == {"label_smoothing": 0.1,
                                                                                       "dropout": 0.3}
     assert _config_overrides(argparse.Namespace(label_smoothing=0.0, dropout=None)) == {"label_smoothing": 0.0}
+
+
+def test_size_flags_set_width_feed_forward_and_depth_of_the_model():
+    import argparse
+
+    from genrec_hf.cli import _config_overrides
+
+    args = argparse.Namespace(label_smoothing=0.0, dropout=None, preset="small", d_model=64, layers=3)
+    overrides = _config_overrides(args)
+    assert overrides == {"label_smoothing": 0.0, "d_model": 64, "encoder_ffn_dim": 256, "decoder_ffn_dim": 256,
+                         "encoder_layers": 3, "decoder_layers": 3}
+    config = GenRecConfig.from_preset("small", num_items=10, vocab_size=30, **overrides)
+    assert (config.d_model, config.encoder_ffn_dim, config.encoder_layers, config.decoder_layers) == (64, 256, 3, 3)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--d-model", "66"], "--d-model must be a positive multiple of the small preset's 4 attention heads, got 66"),
+    (["--layers", "0"], "--layers must be positive, got 0"),
+])
+def test_impossible_model_size_is_refused_before_any_work(tmp_path, capsys, flags, message):
+    assert main(["train", "--data", "synthetic", "--output", str(tmp_path / "run"), *flags]) == 2
+    assert f"genrec-hf train: error: {message}" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("item_codes", ["collaborative", "independent"])
