@@ -31,6 +31,8 @@ declare -A RUNS=(
   [beauty-random-small-independent-nousers-nopretrain-dropout03]="--data $beauty --ids random --item-codes independent --no-users --no-pretrain --finetune-epochs 10 --dropout 0.3 --prefixes --threads 2"
   # ... with batch 256 and learning rate 2e-3 (RecBole's SASRec, which beats it on the same examples, uses batch 2048)
   [beauty-random-small-independent-nousers-nopretrain-batch256]="--data $beauty --ids random --item-codes independent --no-users --no-pretrain --finetune-epochs 10 --batch-size 256 --lr 2e-3 --prefixes --threads 2"
+  # ... with width 64 (SASRec's) instead of 128, 10 prefix epochs (the batch-256 probe above stayed at the popularity level)
+  [beauty-random-small-independent-nousers-nopretrain-d64]="--data $beauty --ids random --item-codes independent --no-users --no-pretrain --finetune-epochs 10 --d-model 64 --prefixes --threads 2"
   # the paper's Table 3 ablation: no pretraining (fine-tuning on prefixes from a random initialisation)
   [beauty-sequential-small-prefixes-nopretrain]="--data $beauty --ids sequential --no-pretrain --finetune-epochs 3 --prefixes --threads 2"
   # issue 7: the best beauty recipe on the other two data sets, the whole 2-core CPU each
