@@ -25,6 +25,8 @@ def model_inputs(options: dict) -> str:
     parts = [ITEM_SPELLING[options["item_codes"]]] if options.get("item_codes") in ITEM_SPELLING else []
     if not options.get("users", True):
         parts.append("no users")
+    if options.get("config_overrides", {}).get("item_id_embedding") is False:
+        parts.append("no item-ID embedding")
     return f" ({', '.join(parts)})" if parts else ""
 
 

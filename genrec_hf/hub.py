@@ -221,6 +221,9 @@ def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Pat
         training.insert(1, "- Item tokens: one token per item (independent indexing), not its decimal id's digits: a "
                            "history item is one encoder position, and the output layer, tied to the token "
                            "embeddings, scores every item in one decoding step.")
+    if options["config_overrides"].get("item_id_embedding") is False:
+        training.insert(1, "- No item-ID embedding: an item token's input is its token embedding plus its position "
+                           "(the paper adds an item-ID embedding too).")
     if not options.get("users", True):
         training.insert(1, "- Users: none. This is an item-only model: the paper's user token and user-ID embedding "
                            "are left out, so a recommendation depends on the history alone (pass no `user`).")

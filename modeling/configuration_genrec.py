@@ -72,6 +72,9 @@ class GenRecConfig(BartConfig):
         max_item_tokens: tokens one item takes in the decoder (sets the generation length).
         num_recommendations: how many items ``generate`` returns per history by default (beam width).
         label_smoothing: label smoothing of the training cross-entropy.
+        item_id_embedding: add an item-ID embedding to every token of an item (the paper's). With one token per
+            item it only duplicates that token's embedding, so it can be turned off; ``item_ids`` are then
+            accepted and not read.
 
     Example:
 
@@ -92,6 +95,7 @@ class GenRecConfig(BartConfig):
     max_item_tokens: int = 8
     num_recommendations: int = 20
     label_smoothing: float = 0.0
+    item_id_embedding: bool = True
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)

@@ -100,7 +100,8 @@ class GenRecEncoder(BartEncoder):
     def __init__(self, config: GenRecConfig):
         super().__init__(config)
         self.embed_users = nn.Embedding(config.num_users + 1, config.d_model, padding_idx=0)
-        self.embed_items = nn.Embedding(config.num_items + 1, config.d_model, padding_idx=0)
+        self.embed_items = (nn.Embedding(config.num_items + 1, config.d_model, padding_idx=0)
+                            if config.item_id_embedding else None)
         self.post_init()
 
     def forward(
@@ -124,7 +125,7 @@ class GenRecEncoder(BartEncoder):
             _check_id_range(input_ids, self.embed_tokens, "input_ids")
             inputs_embeds = self.embed_tokens(input_ids)
         for ids, table, name in ((user_ids, self.embed_users, "user_ids"), (item_ids, self.embed_items, "item_ids")):
-            if ids is None:
+            if ids is None or table is None:  # no table: a model built without item-ID embeddings
                 continue
             if ids.shape != inputs_embeds.shape[:2]:
                 raise ValueError(f"{name} has shape {tuple(ids.shape)}, the input has {tuple(inputs_embeds.shape[:2])}")

@@ -42,6 +42,16 @@ def test_runs_that_differ_only_by_seed_share_one_row_with_mean_and_std(tables):
     assert "3 seeds: 0, 1, 2" in rows[0] and "0.0320 ± 0.0020" in rows[0]
 
 
+@pytest.mark.parametrize("options, label", [
+    ({}, ""),
+    ({"item_codes": "independent", "users": False}, " (one token per item, no users)"),
+    ({"item_codes": "independent", "users": False, "config_overrides": {"item_id_embedding": False}},
+     " (one token per item, no users, no item-ID embedding)"),
+])
+def test_the_ids_column_names_what_the_model_reads(tables, options, label):
+    assert tables.model_inputs(options) == label
+
+
 def test_fine_tuning_times_follow_the_pretraining_time(tables):
     run = genrec_run("beauty-x", 0, 0.03, [("pretrain", 60.0, 0.005), ("finetune", 30.0, 0.012)])
     assert tables.quality_curve(run) == [(60.0, 0.005), (630.0, 0.012)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -125,6 +126,18 @@ def test_card_limitations_speak_of_users_only_when_the_model_reads_them(trained_
     limitations = model_card(variant, "org/genrec-tiny").text.split("## Limitations")[1]
     assert limitation in limitations
     assert ("user" in limitations.split("**The sequential-id leak**")[0].replace("reads no user", "")) == bool(users)
+
+
+@pytest.mark.parametrize("item_id_embedding", [True, False])
+def test_card_says_when_the_model_has_no_item_id_embedding(trained_run, tmp_path, item_id_embedding):
+    output, _ = trained_run
+    variant = tmp_path / "variant"
+    shutil.copytree(output, variant)
+    metrics = json.loads((variant / "metrics.json").read_text())
+    metrics["options"]["config_overrides"]["item_id_embedding"] = item_id_embedding
+    (variant / "metrics.json").write_text(json.dumps(metrics))
+    training = model_card(variant, "org/genrec-tiny").text.split("## Limitations")[0]
+    assert ("No item-ID embedding" in training) == (not item_id_embedding)
 
 
 def sasrec_results(path, dataset):

@@ -254,3 +254,30 @@ def test_loss_is_normalised_by_the_trainers_item_count(model, tokenizer):
 def test_config_rejects_negative_catalogue_sizes():
     with pytest.raises(ValueError, match="num_items must be >= 0"):
         GenRecConfig(num_items=-1)
+
+
+def test_without_item_id_embedding_the_encoder_input_is_token_position_and_user(tokenizer):
+    model = GenRecForConditionalGeneration(
+        GenRecConfig.from_preset("small", tokenizer, **TINY, item_id_embedding=False)).eval()
+    encoder = model.model.encoder
+    assert encoder.embed_items is None
+    assert not any("embed_items" in name for name, _ in model.named_parameters())
+    batch = encode(tokenizer)
+    seen = {}
+    handle = encoder.layernorm_embedding.register_forward_hook(lambda m, args, out: seen.update(x=args[0]))
+    with_item_ids = encoder_output(model, batch)
+    handle.remove()
+    ids = batch["input_ids"]
+    torch.testing.assert_close(seen["x"], encoder.embed_tokens(ids) + encoder.embed_positions(ids)
+                               + encoder.embed_users(batch["user_ids"]))
+    torch.testing.assert_close(encoder_output(model, batch, item_ids=None), with_item_ids)
+
+
+def test_a_model_without_item_id_embedding_reloads_without_one(tokenizer, tmp_path):
+    model = GenRecForConditionalGeneration(
+        GenRecConfig.from_preset("small", tokenizer, **TINY, item_id_embedding=False)).eval()
+    model.save_pretrained(tmp_path)
+    reloaded = AutoModelForSeq2SeqLM.from_pretrained(tmp_path).eval()
+    assert reloaded.config.item_id_embedding is False and reloaded.model.encoder.embed_items is None
+    batch = encode(tokenizer, targets=["B0004X", "B0008X"])
+    assert torch.equal(reloaded(**batch).logits, model(**batch).logits)

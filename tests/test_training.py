@@ -208,3 +208,12 @@ def test_training_end_to_end_with_each_item_spelling(tiny_data, tmp_path, item_c
     history = tiny_data.splits["test"][0]["history"]
     out = rec(history, top_k=5)
     assert len({r["item"] for r in out}) == 5 and not {r["item"] for r in out} & set(history)
+
+
+def test_no_item_id_embedding_flag_reaches_the_model_config():
+    import argparse
+
+    from genrec_hf.cli import _config_overrides
+
+    args = argparse.Namespace(label_smoothing=0.0, dropout=None, no_item_id_embedding=True)
+    assert _config_overrides(args) == {"label_smoothing": 0.0, "item_id_embedding": False}
