@@ -33,6 +33,9 @@ declare -A RUNS=(
   [beauty-random-small-independent-nousers-nopretrain-batch256]="--data $beauty --ids random --item-codes independent --no-users --no-pretrain --finetune-epochs 10 --batch-size 256 --lr 2e-3 --prefixes --threads 2"
   # ... with width 64 (SASRec's) instead of 128, 10 prefix epochs (the batch-256 probe above stayed at the popularity level)
   [beauty-random-small-independent-nousers-nopretrain-d64]="--data $beauty --ids random --item-codes independent --no-users --no-pretrain --finetune-epochs 10 --d-model 64 --prefixes --threads 2"
+  # ... without the item-ID embedding (with one token per item it duplicates the token embedding; the output layer
+  # reads only the token embedding), the headline's 20 prefix epochs: one change from it
+  [beauty-random-small-independent-nousers-nopretrain-noitemid]="--data $beauty --ids random --item-codes independent --no-users --no-pretrain --no-item-id-embedding --finetune-epochs 20 --prefixes --threads 2"
   # the paper's Table 3 ablation: no pretraining (fine-tuning on prefixes from a random initialisation)
   [beauty-sequential-small-prefixes-nopretrain]="--data $beauty --ids sequential --no-pretrain --finetune-epochs 3 --prefixes --threads 2"
   # issue 7: the best beauty recipe on the other two data sets, the whole 2-core CPU each
