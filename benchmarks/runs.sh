@@ -45,6 +45,9 @@ declare -A RUNS=(
   # validation levelled off after about 8 of its 20)
   [sports-random-small-independent-nousers-nopretrain]="--data $data/sports --ids random --item-codes independent --no-users --no-pretrain --finetune-epochs 12 --prefixes --threads 2"
   [yelp-random-small-independent-nousers-nopretrain]="--data $data/yelp --ids random --item-codes independent --no-users --no-pretrain --finetune-epochs 12 --prefixes --threads 2"
+  # ... without the item-ID embedding (the best beauty recipe: beauty-...-nopretrain-noitemid)
+  [sports-random-small-independent-nousers-nopretrain-noitemid]="--data $data/sports --ids random --item-codes independent --no-users --no-pretrain --no-item-id-embedding --finetune-epochs 12 --prefixes --threads 2"
+  [yelp-random-small-independent-nousers-nopretrain-noitemid]="--data $data/yelp --ids random --item-codes independent --no-users --no-pretrain --no-item-id-embedding --finetune-epochs 12 --prefixes --threads 2"
 )
 
 name="${1:-}"
