@@ -112,6 +112,8 @@ class GenRecConfig(BartConfig):
             raise ValueError(
                 f"unknown_id_policy={self.unknown_id_policy!r} is not one of {UNKNOWN_ID_POLICIES}"
             )
+        if not isinstance(self.item_id_embedding, bool):
+            raise ValueError(f"item_id_embedding must be True or False, got {self.item_id_embedding!r}")
         for name in ("num_users", "num_items"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")

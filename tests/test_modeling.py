@@ -281,3 +281,8 @@ def test_a_model_without_item_id_embedding_reloads_without_one(tokenizer, tmp_pa
     assert reloaded.config.item_id_embedding is False and reloaded.model.encoder.embed_items is None
     batch = encode(tokenizer, targets=["B0004X", "B0008X"])
     assert torch.equal(reloaded(**batch).logits, model(**batch).logits)
+
+
+def test_config_rejects_a_non_boolean_item_id_embedding():
+    with pytest.raises(ValueError, match="item_id_embedding must be True or False, got 'no'"):
+        GenRecConfig(num_items=5, item_id_embedding="no")
