@@ -41,8 +41,8 @@ def recommend_rows(
         batch = tokenizer.encode_histories([histories[i] for i in rows], users=[users[i] for i in rows],
                                            max_length=max_length, return_tensors="pt")
         excluded = None
-        if exclude_history:
-            excluded = [sorted(set(row[row > 0].tolist())) for row in batch["item_ids"]]
+        if exclude_history:  # the whole history, not only the most recent items that fit max_length
+            excluded = [sorted({tokenizer.item_to_id(item) for item in histories[i]}) for i in rows]
         for row, ranked in zip(rows, recommend_batch(model, tokenizer, batch, top_k=top_k, excluded_items=excluded)):
             results[row] = ranked
     return results

@@ -298,6 +298,11 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
     eval_started = time.perf_counter()
     validation_metrics = final_trainer.evaluate(validation, metric_key_prefix="validation")
     test_metrics = final_trainer.evaluate(splits["test"], metric_key_prefix="test")  # once, at the end
+    # The same model with the history's items forbidden (what the pipeline does by default, and what RecBole's
+    # full-sort evaluation of SASRec does): reported beside, never used for model selection.
+    final_trainer.exclude_history = True
+    excluded = {split: final_trainer.evaluate(rows, metric_key_prefix=split)
+                for split, rows in (("validation", validation), ("test", splits["test"]))}
     timings["evaluate_s"] = round(time.perf_counter() - eval_started, 1)
     timings["total_s"] = round(time.perf_counter() - started, 1)
 
@@ -314,6 +319,8 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
                                                              "item_id_embedding")}},
         "validation": {k.removeprefix("validation_"): v for k, v in validation_metrics.items()},
         "test": {k.removeprefix("test_"): v for k, v in test_metrics.items()},
+        "history_excluded": {split: {k.removeprefix(f"{split}_"): v for k, v in metrics.items()}
+                             for split, metrics in excluded.items()},
         "baselines": baselines(data, tokenizer),
         "selected_model": selected,
         "timings": timings,
