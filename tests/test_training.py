@@ -62,6 +62,26 @@ def test_evaluation_scores_every_user_once_in_input_order(model, tokenizer, tmp_
                             "eval_ndcg@20"}
 
 
+def test_excluding_history_forbids_items_older_than_the_token_window(model, tokenizer):
+    from genrec_hf.trainer import recommend_rows
+
+    history = [f"B{n:04d}X" for n in range(1, 41)]  # 40 items: far more than 16 tokens hold
+    assert len(set(tokenizer.encode_histories([history], max_length=16)["item_ids"][0]) - {0}) < 40
+    # every item but the 40 of the history: the 80 best are exactly the others only if all 40 are excluded
+    ranked = recommend_rows(model, tokenizer, [None], [history], top_k=80, max_length=16, exclude_history=True,
+                            progress=False)[0]
+    assert len(ranked) == 80
+    assert not {item for item, _ in ranked} & {tokenizer.item_to_id(item) for item in history}
+
+
+def test_a_run_reports_scores_with_the_history_excluded_beside_the_headline(trained_run):
+    _, results = trained_run
+    for split in ("validation", "test"):
+        excluded = results["history_excluded"][split]
+        assert excluded["users"] == results[split]["users"] == 40
+        assert set(excluded) == set(results[split])
+
+
 def test_end_to_end_run_writes_checkpoint_metrics_and_curves(trained_run):
     output, results = trained_run
     assert (output / "checkpoint" / "model.safetensors").exists()
