@@ -42,6 +42,16 @@ def test_runs_that_differ_only_by_seed_share_one_row_with_mean_and_std(tables):
     assert "3 seeds: 0, 1, 2" in rows[0] and "0.0320 ± 0.0020" in rows[0]
 
 
+def test_history_excluded_scores_sit_beside_the_recorded_ones_for_runs_that_have_them(tables):
+    with_both = [genrec_run("beauty-x", seed, 0.030 + seed / 1000) for seed in (0, 1)]
+    for run in with_both:
+        run["history_excluded"] = {"test": {**run["test"], "hr@10": run["test"]["hr@10"] + 0.01}}
+    table = tables.render_history_excluded([*with_both, genrec_run("beauty-old", 0, 0.02)])
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    assert rows == ["| `beauty-x` | 0, 1 | 0.0305 ± 0.0007 | 0.0100 ± 0.0000 | 0.0405 ± 0.0007 | 0.0100 ± 0.0000 |"]
+    assert tables.render_history_excluded([genrec_run("beauty-old", 0, 0.02)]) == ""
+
+
 @pytest.mark.parametrize("options, label", [
     ({}, ""),
     ({"item_codes": "independent", "users": False}, " (one token per item, no users)"),
