@@ -138,6 +138,10 @@ def results_table(runs: Sequence[dict[str, Any]], paper: dict[str, dict[str, flo
         name = Path(str(metrics.get("checkpoint", "?"))).parent.name
         who = "**this model**" if index == 0 else f"companion run `{name}`"
         lines.append(_row(f"{who}, `{metrics['data']['ids']}` ids", metrics["test"]))
+        excluded = metrics.get("history_excluded", {}).get("test")
+        if index == 0 and excluded:
+            lines.append(_row(f"{who}, `{metrics['data']['ids']}` ids, history items excluded (the pipeline's "
+                              "default)", excluded))
     for reference in references:
         lines.append(_row(f"{reference['label']}, same split (any ids)", reference["test"]))
     for metrics in runs:
@@ -240,6 +244,10 @@ def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Pat
              "(bart-base on a GPU; HR@1, HR@20 and NDCG@20 not reported); its fine-tuning also saw each user's "
              "validation item, ours does not. The best published rows are leave-one-out, all-item results on the same "
              "files, under their authors' own id protocols."]
+    if metrics.get("history_excluded"):
+        notes.append("The row `history items excluded` scores the same model with every item of the user's history "
+                     "forbidden, as `pipeline(\"genrec\")` does unless `exclude_history=False`; the other rows, like "
+                     "the paper and RecBole's evaluation of sequential models, keep them among the candidates.")
     if others:
         notes.append("Rows marked `same split` are other models trained by us on exactly this model's training "
                      "split and scored on its test split with all-item ranking; their benchmark JSON gives the "

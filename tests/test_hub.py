@@ -140,6 +140,17 @@ def test_card_says_when_the_model_has_no_item_id_embedding(trained_run, tmp_path
     assert ("No item-ID embedding" in training) == (not item_id_embedding)
 
 
+def test_card_gives_the_history_excluded_scores_the_pipeline_delivers(trained_run):
+    output, results = trained_run
+    card = model_card(output, "org/genrec-tiny")
+    excluded = results["history_excluded"]["test"]
+    row = (f"| **this model**, `random` ids, history items excluded (the pipeline's default) | {excluded['hr@1']:.4f} | "
+           f"{excluded['hr@5']:.4f}")
+    assert row in card.content and "exclude_history=False" in card.content
+    hr10 = [r.metric_value for r in card.data.eval_results if r.metric_type == "hr@10"]
+    assert hr10 == [pytest.approx(results["test"]["hr@10"], abs=1e-6)]  # model-index: the paper protocol only
+
+
 def sasrec_results(path, dataset):
     """A results JSON as benchmarks/sasrec_recbole.py writes it (RecBole names HR@k hit@k)."""
     path.write_text(json.dumps({"model": "SASRec (RecBole 1.2.1, CE loss, full ranking)", "budget_min": 60,
