@@ -31,10 +31,13 @@ def _load(args: argparse.Namespace):
 
 def _config_overrides(args: argparse.Namespace) -> dict[str, float]:
     overrides = {"label_smoothing": args.label_smoothing}
-    if args.dropout is not None:
-        if not 0 <= args.dropout < 1:
-            raise ValueError(f"--dropout must be in [0, 1), got {args.dropout}")
-        overrides["dropout"] = args.dropout
+    for flag, field in (("dropout", "dropout"), ("attention-dropout", "attention_dropout")):
+        value = getattr(args, field, None)
+        if value is None:
+            continue
+        if not 0 <= value < 1:
+            raise ValueError(f"--{flag} must be in [0, 1), got {value}")
+        overrides[field] = value
     if getattr(args, "d_model", None) is not None:
         from .modeling import PRESETS
 
@@ -79,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--label-smoothing", type=float, default=0.0)
     train.add_argument("--dropout", type=float, default=None,
                        help="dropout of the transformer layers (default: the preset's, 0.1)")
+    train.add_argument("--attention-dropout", type=float, default=None,
+                       help="dropout of the attention weights (default: the preset's, 0: BART's)")
     train.add_argument("--d-model", type=int, default=None,
                        help="model width, feed-forward 4x as wide (default: the preset's, 128 for small)")
     train.add_argument("--layers", type=int, default=None,

@@ -316,7 +316,7 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
                   "config": {k: getattr(config, k) for k in ("d_model", "encoder_layers", "decoder_layers",
                                                              "encoder_attention_heads", "encoder_ffn_dim",
                                                              "vocab_size", "num_users", "num_items",
-                                                             "label_smoothing", "dropout",
+                                                             "label_smoothing", "dropout", "attention_dropout",
                                                              "item_id_embedding")}},
         "validation": {k.removeprefix("validation_"): v for k, v in validation_metrics.items()},
         "test": {k.removeprefix("test_"): v for k, v in test_metrics.items()},

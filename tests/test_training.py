@@ -175,9 +175,10 @@ def test_an_item_only_run_gives_no_user_to_the_model(tiny_data, tmp_path):
     assert "item-only model" in card and '"user":' not in card
 
 
-def test_dropout_out_of_range_is_refused_before_any_work(tmp_path, capsys):
-    assert main(["train", "--data", "synthetic", "--output", str(tmp_path / "run"), "--dropout", "1.5"]) == 2
-    assert "genrec-hf train: error: --dropout must be in [0, 1), got 1.5" in capsys.readouterr().err
+@pytest.mark.parametrize("flag", ["--dropout", "--attention-dropout"])
+def test_dropout_out_of_range_is_refused_before_any_work(tmp_path, capsys, flag):
+    assert main(["train", "--data", "synthetic", "--output", str(tmp_path / "run"), flag, "1.5"]) == 2
+    assert f"genrec-hf train: error: {flag} must be in [0, 1), got 1.5" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
 
 
@@ -189,6 +190,17 @@ def test_dropout_flag_reaches_the_model_config():
     assert _config_overrides(argparse.Namespace(label_smoothing=0.1, dropout=0.3)) == {"label_smoothing": 0.1,
                                                                                       "dropout": 0.3}
     assert _config_overrides(argparse.Namespace(label_smoothing=0.0, dropout=None)) == {"label_smoothing": 0.0}
+
+
+def test_attention_dropout_flag_reaches_the_model_config():
+    import argparse
+
+    from genrec_hf.cli import _config_overrides
+
+    overrides = _config_overrides(argparse.Namespace(label_smoothing=0.0, dropout=0.3, attention_dropout=0.2))
+    assert overrides == {"label_smoothing": 0.0, "dropout": 0.3, "attention_dropout": 0.2}
+    config = GenRecConfig.from_preset("small", num_items=10, vocab_size=30, **overrides)
+    assert (config.dropout, config.attention_dropout) == (0.3, 0.2)
 
 
 def test_size_flags_set_width_feed_forward_and_depth_of_the_model():
