@@ -2,7 +2,7 @@
 # The publish-ready Hub folders genrec-beauty / genrec-sports / genrec-yelp: each is the data set's headline
 # random-id run (the recorded run with the best validation NDCG@10 within the 60-minute budget, chosen by
 # benchmarks/headline.py), with the headline sequential-id run as its companion and the SASRec trained on the same
-# split (benchmarks/results/sasrec-DATA.json) as a reference where they exist, exported by
+# split (benchmarks/results/sasrec-DATA.json) as a reference and the recipe's other seeds where they exist, exported by
 # `genrec-hf push --no-upload` into runs/hub/REPO_NAME (weights, tokenizer, remote code, card with the numbers).
 # Upload one with `hf upload ORG/REPO_NAME runs/hub/REPO_NAME` or `genrec-hf push RUN --repo ORG/REPO_NAME ...`.
 # Usage: bash benchmarks/publish.sh [ORG]   (the org only appears in the cards' usage snippets)
@@ -30,6 +30,11 @@ for data in beauty sports yelp; do
   if [[ -f "benchmarks/results/sasrec-$data.json" ]]; then
     companion+=(--reference "benchmarks/results/sasrec-$data.json")
   fi
+  # the headline's recipe under its other seeds (NAME, NAME-seedN): the card adds their mean ± std
+  recipe="${name%-seed*}"
+  for other in "benchmarks/results/$recipe.json" benchmarks/results/"$recipe"-seed*.json; do
+    [[ -f "$other" && "$other" != "benchmarks/results/$name.json" ]] && companion+=(--seed-run "$other")
+  done
   python -m genrec_hf push "$run" --repo "$org/genrec-$data" --no-upload --folder "runs/hub/genrec-$data" \
     "${companion[@]}"
 done

@@ -36,8 +36,9 @@ class PushError(RuntimeError):
 
 
 def read_run(run_dir: str | Path) -> dict[str, Any]:
-    """A run's ``metrics.json``, with a clear error when the folder is not a finished run."""
-    path = Path(run_dir) / "metrics.json"
+    """A run's ``metrics.json`` (``run_dir`` is the run folder, or the JSON itself, e.g. the copy
+    ``benchmarks/train.py`` records), with a clear error when it is not a finished run."""
+    path = Path(run_dir) if Path(run_dir).suffix == ".json" else Path(run_dir) / "metrics.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found; a run folder is what `genrec-hf train` writes "
                                 "(checkpoint/, metrics.json, training_curves.png)")
@@ -70,6 +71,48 @@ def read_reference(path: str | Path) -> dict[str, Any]:
         label += f", {reference['budget_min']:g}-min budget"
     source = str(reference.get("data", {}).get("source", ""))
     return {"label": label, "test": test, "dataset": Path(source).parent.name if source else None, "path": str(path)}
+
+
+# Options that change how a run is executed or logged, not what it trains: runs that differ only in these (and the
+# seed) are one recipe.
+RUN_ONLY_OPTIONS = frozenset({"seed", "threads", "resume", "overwrite", "logging_steps", "save_steps",
+                              "eval_batch_size"})
+
+
+def read_seed_runs(metrics: dict[str, Any], seed_runs: Sequence[str | Path]) -> list[dict[str, Any]]:
+    """The same recipe as ``metrics`` trained under other seeds (run folders or their recorded JSONs).
+
+    Refuses a run of another data set, id protocol or recipe, naming the options that differ, and a repeated seed.
+    """
+    def recipe(run: dict[str, Any]) -> dict[str, Any]:
+        options = {k: v for k, v in run["options"].items() if k not in RUN_ONLY_OPTIONS}
+        return {"data set": _dataset_key(run), "ids": run["data"]["ids"], **options}
+
+    runs = []
+    for path in seed_runs:
+        other = read_run(path)
+        mine, theirs = recipe(metrics), recipe(other)
+        differ = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+        if differ:
+            raise ValueError(f"{path}: not the same recipe under another seed; it differs in {', '.join(differ)}")
+        runs.append(other)
+    seeds = [run["options"]["seed"] for run in [metrics, *runs]]
+    if len(set(seeds)) < len(seeds):
+        raise ValueError(f"seed runs repeat a seed: {sorted(seeds)}")
+    return runs
+
+
+def _seed_row(runs: Sequence[dict[str, Any]]) -> str:
+    """Mean ± sample standard deviation of the test metrics over seeds."""
+    import statistics
+
+    seeds = ", ".join(str(s) for s in sorted(run["options"]["seed"] for run in runs))
+    cells = []
+    for metric in METRICS:
+        values = [run["test"][metric] for run in runs if metric in run["test"]]
+        cells.append(f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}" if len(values) == len(runs)
+                     else "-")
+    return f"| this recipe, {len(runs)} seeds ({seeds}): mean ± std | " + " | ".join(cells) + " |"
 
 
 def _dataset_key(metrics: dict[str, Any]) -> str:
@@ -129,10 +172,10 @@ def eval_results(runs: Sequence[dict[str, Any]]) -> list[EvalResult]:
 
 def results_table(runs: Sequence[dict[str, Any]], paper: dict[str, dict[str, float]],
                   published: dict[str, dict[str, float]] | None = None,
-                  references: Sequence[dict[str, Any]] = ()) -> str:
-    """Markdown: this model under each protocol, other models trained on the same split (``references``, from
-    :func:`read_reference`), the baselines of the same split, the paper's numbers and the best published results on
-    the same files."""
+                  references: Sequence[dict[str, Any]] = (), seed_runs: Sequence[dict[str, Any]] = ()) -> str:
+    """Markdown: this model under each protocol (and its recipe over seeds, with ``seed_runs`` from
+    :func:`read_seed_runs`), other models trained on the same split (``references``, from :func:`read_reference`),
+    the baselines of the same split, the paper's numbers and the best published results on the same files."""
     lines = ["| model | " + " | ".join(METRIC_NAMES[m] for m in METRICS) + " |", "|---" * (len(METRICS) + 1) + "|"]
     for index, metrics in enumerate(runs):
         name = Path(str(metrics.get("checkpoint", "?"))).parent.name
@@ -142,6 +185,8 @@ def results_table(runs: Sequence[dict[str, Any]], paper: dict[str, dict[str, flo
         if index == 0 and excluded:
             lines.append(_row(f"{who}, `{metrics['data']['ids']}` ids, history items excluded (the pipeline's "
                               "default)", excluded))
+        if index == 0 and seed_runs:
+            lines.append(_seed_row([metrics, *seed_runs]))
     for reference in references:
         lines.append(_row(f"{reference['label']}, same split (any ids)", reference["test"]))
     for metrics in runs:
@@ -158,9 +203,11 @@ def results_table(runs: Sequence[dict[str, Any]], paper: dict[str, dict[str, flo
 
 
 def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Path] = (),
-               license: str = "apache-2.0", references: Sequence[str | Path] = ()) -> ModelCard:
-    """The model card of a run (and of ``companions``: the same data set under the other id protocol; and of
-    ``references``: results JSONs of other models trained on the same split, see :func:`read_reference`).
+               license: str = "apache-2.0", references: Sequence[str | Path] = (),
+               seed_runs: Sequence[str | Path] = ()) -> ModelCard:
+    """The model card of a run (and of ``companions``: the same data set under the other id protocol; of
+    ``references``: results JSONs of other models trained on the same split, see :func:`read_reference`; and of
+    ``seed_runs``: the same recipe under other seeds, see :func:`read_seed_runs`).
 
     Every number comes from the runs' ``metrics.json`` files and the reference JSONs, except the paper's and the
     published ones, which are quoted from ``hub_cards/datasets.json``.
@@ -177,6 +224,7 @@ def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Pat
     metrics = read_run(run_dir)
     runs = [metrics] + [read_run(c) for c in companions]
     others = [read_reference(r) for r in references]
+    seeds = read_seed_runs(metrics, seed_runs)
     keys = {_dataset_key(m) for m in runs}
     if len(keys) > 1:
         raise ValueError(f"a card describes one data set, the runs cover {sorted(keys)}")
@@ -248,6 +296,11 @@ def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Pat
         notes.append("The row `history items excluded` scores the same model with every item of the user's history "
                      "forbidden, as `pipeline(\"genrec\")` does unless `exclude_history=False`; the other rows, like "
                      "the paper and RecBole's evaluation of sequential models, keep them among the candidates.")
+    if seeds:
+        notes.append(f"The seeds row is this model's recipe trained {len(seeds) + 1} times, each seed drawing the "
+                     "initialisation, the batch order" + (" and the random-id renumbering" if len(
+                         {run["data"].get("id_seed") for run in [metrics, *seeds]}) > 1 else "")
+                     + "; this model is the one of them chosen on validation.")
     if others:
         notes.append("Rows marked `same split` are other models trained by us on exactly this model's training "
                      "split and scored on its test split with all-item ranking; their benchmark JSON gives the "
@@ -276,7 +329,7 @@ def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Pat
         wall_time=f"{total / 60:.0f} min (training and evaluation)" if total else "not recorded",
         git_commit=metrics.get("git_commit") or "unknown",
         test_users=int(metrics["test"].get("users", 0)),
-        results_table=results_table(runs, facts.get("paper", {}), facts.get("published", {}), others),
+        results_table=results_table(runs, facts.get("paper", {}), facts.get("published", {}), others, seeds),
         results_notes=" ".join(notes),
         **_examples(Path(run_dir) / "checkpoint"),
     )
@@ -294,7 +347,8 @@ def _examples(checkpoint: Path) -> dict[str, Any]:
 
 
 def export_run(run_dir: str | Path, folder: str | Path, repo_id: str, companions: Sequence[str | Path] = (),
-               overwrite: bool = False, license: str = "apache-2.0", references: Sequence[str | Path] = ()) -> Path:
+               overwrite: bool = False, license: str = "apache-2.0", references: Sequence[str | Path] = (),
+               seed_runs: Sequence[str | Path] = ()) -> Path:
     """Write the folder a Hub repository holds, and return it.
 
     Model (safetensors) and config with the full ``auto_map`` and ``custom_pipelines``, the remote-code modules
@@ -310,7 +364,7 @@ def export_run(run_dir: str | Path, folder: str | Path, repo_id: str, companions
     checkpoint = run_dir / "checkpoint"
     if not checkpoint.is_dir():
         raise FileNotFoundError(f"{checkpoint}: no checkpoint folder in this run")
-    card = model_card(run_dir, repo_id, companions, license=license, references=references)
+    card = model_card(run_dir, repo_id, companions, license=license, references=references, seed_runs=seed_runs)
     if folder.exists() and not overwrite:
         raise FileExistsError(f"{folder} exists; pass overwrite=True to replace it")
     model = GenRecForConditionalGeneration.from_pretrained(checkpoint)
@@ -346,6 +400,7 @@ def push_run(
     overwrite: bool = True,
     license: str = "apache-2.0",
     references: Sequence[str | Path] = (),
+    seed_runs: Sequence[str | Path] = (),
     api: HfApi | None = None,
 ) -> dict[str, Any]:
     """Export a run (see :func:`export_run`) and upload it as one commit to ``repo_id``.
@@ -356,7 +411,8 @@ def push_run(
     ``upload``).
     """
     folder = Path(folder) if folder is not None else Path(run_dir) / "hub" / repo_id.replace("/", "--")
-    export_run(run_dir, folder, repo_id, companions, overwrite=overwrite, license=license, references=references)
+    export_run(run_dir, folder, repo_id, companions, overwrite=overwrite, license=license, references=references,
+               seed_runs=seed_runs)
     result: dict[str, Any] = {"folder": str(folder), "repo_id": repo_id, "commit_url": None, "pr_url": None}
     if not upload:
         return result
@@ -387,4 +443,4 @@ def push_run(
 
 
 __all__ = ["PushError", "eval_results", "export_run", "model_card", "push_run", "read_reference", "read_run",
-           "results_table"]
+           "read_seed_runs", "results_table"]

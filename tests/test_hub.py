@@ -151,6 +151,37 @@ def test_card_gives_the_history_excluded_scores_the_pipeline_delivers(trained_ru
     assert hr10 == [pytest.approx(results["test"]["hr@10"], abs=1e-6)]  # model-index: the paper protocol only
 
 
+def _seed_variant(output, tmp_path, seed, hr10, options=None):
+    """The recorded JSON of the trained run's recipe under another seed (benchmarks/train.py's copy)."""
+    metrics = json.loads((output / "metrics.json").read_text())
+    metrics["options"].update({"seed": seed, "threads": 2, **(options or {})})
+    metrics["test"]["hr@10"] = hr10
+    path = tmp_path / f"run-seed{seed}.json"
+    path.write_text(json.dumps(metrics))
+    return path
+
+
+def test_card_gives_the_recipe_over_seeds_as_mean_and_std(trained_run, tmp_path):
+    output, results = trained_run
+    others = [_seed_variant(output, tmp_path, 1, results["test"]["hr@10"] + 0.02),
+              _seed_variant(output, tmp_path, 2, results["test"]["hr@10"] + 0.04)]
+    card = model_card(output, "org/genrec-tiny", seed_runs=others).content
+    row = next(line for line in card.splitlines() if line.startswith("| this recipe, 3 seeds (0, 1, 2): mean ± std"))
+    assert f"| {results['test']['hr@10'] + 0.02:.4f} ± 0.0200 |" in row
+    assert "trained 3 times" in card
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(finetune_epochs=7), "differs in finetune_epochs"),
+    (dict(seed=0), "seed runs repeat a seed"),
+])
+def test_card_refuses_seed_runs_of_another_recipe_or_the_same_seed(trained_run, tmp_path, change, message):
+    output, results = trained_run
+    other = _seed_variant(output, tmp_path, 1, 0.1, change)
+    with pytest.raises(ValueError, match=message):
+        model_card(output, "org/genrec-tiny", seed_runs=[other])
+
+
 def sasrec_results(path, dataset):
     """A results JSON as benchmarks/sasrec_recbole.py writes it (RecBole names HR@k hit@k)."""
     path.write_text(json.dumps({"model": "SASRec (RecBole 1.2.1, CE loss, full ranking)", "budget_min": 60,
