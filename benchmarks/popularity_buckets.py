@@ -6,9 +6,8 @@ Test targets are rarer in training than validation targets on these splits (``ta
 model scores lower on test; this splits both splits' scores by target popularity, so a gap can be read per bucket
 instead of as one number. It also reports how many of the top-10 slots hold items already in the history (the
 pipeline excludes them by default; the paper's protocol does not), and the median training count of what the
-model recommends against that of the targets. The data set, id protocol and renumbering seed are the run's own,
-read from its ``metrics.json`` (under random ids another seed would give the same catalogue of integers, wrongly
-mapped, so they are never taken from the command line).
+model recommends against that of the targets. The data set is the run's own, read from its ``metrics.json``; rows
+hold raw ids, which the checkpoint's tokenizer maps to its model ids under either id protocol.
 """
 
 from __future__ import annotations
