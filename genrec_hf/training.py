@@ -362,7 +362,10 @@ def evaluate_checkpoint(checkpoint: str | Path, data: SequenceData, splits: tupl
                             processing_class=tokenizer, top_k=top_k, exclude_history=exclude_history)
     results = {**environment(), "checkpoint": str(checkpoint), "data": data.source}
     for split in splits:
-        metrics = trainer.evaluate(data.splits[split], metric_key_prefix=split)
+        rows = data.splits[split]
+        if tokenizer.num_users == 0 and "user" in rows.column_names:  # an item-only model reads no user
+            rows = rows.remove_columns("user")
+        metrics = trainer.evaluate(rows, metric_key_prefix=split)
         results[split] = {k.removeprefix(f"{split}_"): v for k, v in metrics.items()}
     return results
 

@@ -175,6 +175,17 @@ def test_an_item_only_run_gives_no_user_to_the_model(tiny_data, tmp_path):
     assert "item-only model" in card and '"user":' not in card
 
 
+def test_an_item_only_checkpoint_is_rescored_on_data_that_names_users(tiny_data, tmp_path):
+    from genrec_hf.training import evaluate_checkpoint
+
+    options = TrainOptions(pretrain_epochs=0, finetune_epochs=1, batch_size=16, max_length=64, eval_users=10,
+                           threads=1, users=False, config_overrides=dict(TINY))
+    results = train_genrec(tiny_data, tmp_path, options)
+    assert "user" in tiny_data.splits["test"].column_names
+    rescored = evaluate_checkpoint(tmp_path / "checkpoint", tiny_data, splits=("test",))
+    assert rescored["test"]["ndcg@10"] == pytest.approx(results["test"]["ndcg@10"])
+
+
 @pytest.mark.parametrize("flag", ["--dropout", "--attention-dropout"])
 def test_dropout_out_of_range_is_refused_before_any_work(tmp_path, capsys, flag):
     assert main(["train", "--data", "synthetic", "--output", str(tmp_path / "run"), flag, "1.5"]) == 2
