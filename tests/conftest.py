@@ -34,6 +34,16 @@ def model(tokenizer) -> GenRecForConditionalGeneration:
     return GenRecForConditionalGeneration(config).eval()
 
 
+def benchmark_module(name: str):
+    """A script of benchmarks/ (not a package) imported by path, for testing its functions."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def run_python(code: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 300) -> str:
     """Run code in a fresh interpreter; fail with its output if it fails."""
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}

@@ -1,19 +1,17 @@
 """The README's results tables come from benchmarks/results/*.json through benchmarks/make_tables.py."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+
+from .conftest import benchmark_module
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def tables():
-    spec = importlib.util.spec_from_file_location("make_tables", ROOT / "benchmarks" / "make_tables.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_module("make_tables")
 
 
 def genrec_run(name: str, seed: int, hr10: float, evals: list[tuple[str, float, float]] | None = None) -> dict:
@@ -100,10 +98,7 @@ def test_readme_tables_match_the_recorded_results(tables):
 
 @pytest.fixture(scope="module")
 def headline():
-    spec = importlib.util.spec_from_file_location("headline", ROOT / "benchmarks" / "headline.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.headline
+    return benchmark_module("headline").headline
 
 
 def write_run(folder: Path, name: str, validation: float, test: float, total_s: float = 1200.0, **extra) -> None:

@@ -1,21 +1,16 @@
 """benchmarks/popularity_buckets.py splits ranking scores by how often the target occurs in training."""
 
-import importlib.util
 import json
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from .conftest import benchmark_module
 
 
 @pytest.fixture(scope="module")
 def buckets():
-    spec = importlib.util.spec_from_file_location("popularity_buckets", ROOT / "benchmarks" / "popularity_buckets.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_module("popularity_buckets")
 
 
 def test_every_training_count_falls_in_exactly_one_bucket(buckets):
