@@ -6,9 +6,6 @@ import pytest
 
 from .conftest import benchmark_module
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
 @pytest.fixture(scope="module")
 def tables():
     return benchmark_module("make_tables")
