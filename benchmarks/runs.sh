@@ -40,7 +40,8 @@ declare -A RUNS=(
   # attention dropout is 0): the run above's training loss kept falling for 20 epochs while validation levelled off
   [beauty-random-small-independent-nousers-nopretrain-noitemid-drop03]="--data $beauty --ids random --item-codes independent --no-users --no-pretrain --no-item-id-embedding --dropout 0.3 --attention-dropout 0.3 --finetune-epochs 20 --prefixes --threads 2"
   # ... at width 256 instead of 128 (feed-forward 1024), 8 prefix epochs (a probe): more dropout (above) lowered the
-  # training fit but not the test scores, so capacity rather than overfitting may be the limit
+  # training fit but not the test scores, so capacity rather than overfitting may be the limit (failed: the loss
+  # diverged in epoch 1 at learning rate 1e-3 and stayed at the popularity level)
   [beauty-random-small-independent-nousers-nopretrain-noitemid-d256]="--data $beauty --ids random --item-codes independent --no-users --no-pretrain --no-item-id-embedding --d-model 256 --finetune-epochs 8 --prefixes --threads 2"
   # the paper's Table 3 ablation: no pretraining (fine-tuning on prefixes from a random initialisation)
   [beauty-sequential-small-prefixes-nopretrain]="--data $beauty --ids sequential --no-pretrain --finetune-epochs 3 --prefixes --threads 2"
