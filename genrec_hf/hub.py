@@ -83,6 +83,21 @@ def read_seed_runs(metrics: dict[str, Any], seed_runs: Sequence[str | Path]) -> 
     """The same recipe as ``metrics`` trained under other seeds (run folders or their recorded JSONs).
 
     Refuses a run of another data set, id protocol or recipe, naming the options that differ, and a repeated seed.
+
+    Example:
+
+    ```python
+    >>> import json, tempfile
+    >>> from pathlib import Path
+    >>> run = {"data": {"source": "../shared/data/beauty/sequential_data.txt", "ids": "random"},
+    ...        "options": {"seed": 0, "finetune_epochs": 20}, "model": {}, "test": {"ndcg@10": 0.031}}
+    >>> other = Path(tempfile.mkdtemp()) / "run-seed1.json"
+    >>> _ = other.write_text(json.dumps({**run, "options": {"seed": 1, "finetune_epochs": 8}}))
+    >>> read_seed_runs(run, [other])
+    Traceback (most recent call last):
+    ValueError: ...run-seed1.json: not the same recipe under another seed; it differs in finetune_epochs
+
+    ```
     """
     def recipe(run: dict[str, Any]) -> dict[str, Any]:
         options = {k: v for k, v in run["options"].items() if k not in RUN_ONLY_OPTIONS}

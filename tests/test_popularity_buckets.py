@@ -41,3 +41,8 @@ def test_the_run_decides_the_data_and_renumbering_it_is_scored_on(buckets, train
     test = record["splits"]["test"]
     assert test["all"]["hr@10"] == pytest.approx(results["test"]["hr@10"])  # the run's own test score
     assert sum(row["users"] for row in test["by_target_training_count"].values()) == 40
+
+
+def test_a_folder_that_is_not_a_finished_run_is_refused_by_name(buckets, tmp_path):
+    with pytest.raises(SystemExit, match="metrics.json: not found; pass a finished run folder"):
+        buckets.main([str(tmp_path)])
