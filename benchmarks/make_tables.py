@@ -27,6 +27,8 @@ def model_inputs(options: dict) -> str:
         parts.append("no users")
     if options.get("config_overrides", {}).get("item_id_embedding") is False:
         parts.append("no item-ID embedding")
+    if options.get("config_overrides", {}).get("positions_from_end"):
+        parts.append("positions from the end")
     return f" ({', '.join(parts)})" if parts else ""
 
 

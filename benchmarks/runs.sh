@@ -43,6 +43,10 @@ declare -A RUNS=(
   # training fit but not the test scores, so capacity rather than overfitting may be the limit (failed: the loss
   # diverged in epoch 1 at learning rate 1e-3 and stayed at the popularity level)
   [beauty-random-small-independent-nousers-nopretrain-noitemid-d256]="--data $beauty --ids random --item-codes independent --no-users --no-pretrain --no-item-id-embedding --d-model 256 --finetune-epochs 8 --prefixes --threads 2"
+  # ... with encoder positions counted from the end (--positions-from-end, one change from -noitemid): BART numbers
+  # positions from the first token, so the most recent item's position varies with the history's length; SASRec's
+  # left padding keeps it fixed
+  [beauty-random-small-independent-nousers-nopretrain-noitemid-fromend]="--data $beauty --ids random --item-codes independent --no-users --no-pretrain --no-item-id-embedding --positions-from-end --finetune-epochs 20 --prefixes --threads 2"
   # the paper's Table 3 ablation: no pretraining (fine-tuning on prefixes from a random initialisation)
   [beauty-sequential-small-prefixes-nopretrain]="--data $beauty --ids sequential --no-pretrain --finetune-epochs 3 --prefixes --threads 2"
   # issue 7: the best beauty recipe on the other two data sets, the whole 2-core CPU each

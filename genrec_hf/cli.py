@@ -49,6 +49,8 @@ def _config_overrides(args: argparse.Namespace) -> dict[str, float]:
         overrides.update(d_model=args.d_model, encoder_ffn_dim=4 * args.d_model, decoder_ffn_dim=4 * args.d_model)
     if getattr(args, "no_item_id_embedding", False):
         overrides["item_id_embedding"] = False
+    if getattr(args, "positions_from_end", False):
+        overrides["positions_from_end"] = True
     if getattr(args, "layers", None) is not None:
         if args.layers <= 0:
             raise ValueError(f"--layers must be positive, got {args.layers}")
@@ -104,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--no-item-id-embedding", action="store_true",
                        help="no item-ID embedding added to item tokens (the paper has one; with --item-codes "
                             "independent it duplicates each item's token embedding)")
+    train.add_argument("--positions-from-end", action="store_true",
+                       help="count encoder positions from the last token back, so the most recent item always has "
+                            "the same position (BART and the paper count from the first)")
     train.add_argument("--bf16", action="store_true", help="bfloat16 mixed precision (for GPUs that have it)")
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --output from its newest complete checkpoint")

@@ -291,6 +291,9 @@ def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Pat
     if options["config_overrides"].get("item_id_embedding") is False:
         training.insert(1, "- No item-ID embedding: an item token's input is its token embedding plus its position "
                            "(the paper adds an item-ID embedding too).")
+    if options["config_overrides"].get("positions_from_end"):
+        training.insert(1, "- Encoder positions counted from the end: the `[MASK]` and the most recent item sit at the same "
+                           "positions whatever the history's length (BART and the paper count from the first token).")
     if not options.get("users", True):
         training.insert(1, "- Users: none. This is an item-only model: the paper's user token and user-ID embedding "
                            "are left out, so a recommendation depends on the history alone (pass no `user`).")

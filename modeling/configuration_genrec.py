@@ -75,6 +75,9 @@ class GenRecConfig(BartConfig):
         item_id_embedding: add an item-ID embedding to every token of an item (the paper's). With one token per
             item it only duplicates that token's embedding, so it can be turned off; ``item_ids`` are then
             accepted and not read.
+        positions_from_end: number encoder positions backwards from the last real token (``[END]``), so the
+            ``[MASK]`` and the most recent item sit at the same positions whatever the history's length and
+            padding. BART, and the paper, count from the first token.
 
     Example:
 
@@ -96,6 +99,7 @@ class GenRecConfig(BartConfig):
     num_recommendations: int = 20
     label_smoothing: float = 0.0
     item_id_embedding: bool = True
+    positions_from_end: bool = False
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
@@ -112,8 +116,9 @@ class GenRecConfig(BartConfig):
             raise ValueError(
                 f"unknown_id_policy={self.unknown_id_policy!r} is not one of {UNKNOWN_ID_POLICIES}"
             )
-        if not isinstance(self.item_id_embedding, bool):
-            raise ValueError(f"item_id_embedding must be True or False, got {self.item_id_embedding!r}")
+        for name in ("item_id_embedding", "positions_from_end"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         for name in ("num_users", "num_items"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")

@@ -131,8 +131,26 @@ class GenRecEncoder(BartEncoder):
                 raise ValueError(f"{name} has shape {tuple(ids.shape)}, the input has {tuple(inputs_embeds.shape[:2])}")
             _check_id_range(ids, table, name)
             inputs_embeds = inputs_embeds + table(ids)
+        if self.config.positions_from_end:
+            inputs_embeds = inputs_embeds + self._positions_from_end_correction(attention_mask, inputs_embeds)
         # BART adds the positional embedding and runs the layers.
         return super().forward(attention_mask=attention_mask, inputs_embeds=inputs_embeds, **kwargs)
+
+    def _positions_from_end_correction(self, attention_mask: torch.Tensor | None,
+                                       inputs_embeds: torch.Tensor) -> torch.Tensor:
+        """What turns BART's first-to-last positions into last-to-first ones once BART adds its own.
+
+        BART's encoder adds ``embed_positions`` at 0, 1, 2, ... itself; adding (rows counted from the last real
+        token) minus (those rows) here leaves exactly the former, and the gradients of the subtracted rows
+        cancel. Counting real tokens from the right works for right and left padding alike; padding gets 0.
+        """
+        batch, length = inputs_embeds.shape[:2]
+        mask = (torch.ones(batch, length, dtype=torch.long, device=inputs_embeds.device) if attention_mask is None
+                else attention_mask.to(torch.long))
+        from_end = (mask.flip(1).cumsum(1).flip(1) - 1).clamp(min=0) * mask
+        from_start = torch.arange(length, device=inputs_embeds.device).expand(batch, -1)
+        table, offset = self.embed_positions.weight, self.embed_positions.offset
+        return nn.functional.embedding(from_end + offset, table) - nn.functional.embedding(from_start + offset, table)
 
 
 class GenRecModel(_ClearLoadErrors, BartModel):

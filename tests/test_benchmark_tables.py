@@ -52,6 +52,8 @@ def test_history_excluded_scores_sit_beside_the_recorded_ones_for_runs_that_have
     ({"item_codes": "independent", "users": False}, " (one token per item, no users)"),
     ({"item_codes": "independent", "users": False, "config_overrides": {"item_id_embedding": False}},
      " (one token per item, no users, no item-ID embedding)"),
+    ({"item_codes": "independent", "config_overrides": {"positions_from_end": True}},
+     " (one token per item, positions from the end)"),
 ])
 def test_the_ids_column_names_what_the_model_reads(tables, options, label):
     assert tables.model_inputs(options) == label

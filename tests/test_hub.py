@@ -128,16 +128,21 @@ def test_card_limitations_speak_of_users_only_when_the_model_reads_them(trained_
     assert ("user" in limitations.split("**The sequential-id leak**")[0].replace("reads no user", "")) == bool(users)
 
 
-@pytest.mark.parametrize("item_id_embedding", [True, False])
-def test_card_says_when_the_model_has_no_item_id_embedding(trained_run, tmp_path, item_id_embedding):
+@pytest.mark.parametrize("override, value, sentence", [
+    ("item_id_embedding", False, "No item-ID embedding"),
+    ("positions_from_end", True, "Encoder positions counted from the end"),
+])
+@pytest.mark.parametrize("changed", [True, False])
+def test_card_says_when_the_model_departs_from_the_papers_input(trained_run, tmp_path, override, value, sentence,
+                                                                 changed):
     output, _ = trained_run
     variant = tmp_path / "variant"
     shutil.copytree(output, variant)
     metrics = json.loads((variant / "metrics.json").read_text())
-    metrics["options"]["config_overrides"]["item_id_embedding"] = item_id_embedding
+    metrics["options"]["config_overrides"][override] = value if changed else not value
     (variant / "metrics.json").write_text(json.dumps(metrics))
     training = model_card(variant, "org/genrec-tiny").text.split("## Limitations")[0]
-    assert ("No item-ID embedding" in training) == (not item_id_embedding)
+    assert (sentence in training) == changed
 
 
 def test_card_gives_the_history_excluded_scores_the_pipeline_delivers(trained_run):

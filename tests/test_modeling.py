@@ -286,3 +286,59 @@ def test_a_model_without_item_id_embedding_reloads_without_one(tokenizer, tmp_pa
 def test_config_rejects_a_non_boolean_item_id_embedding():
     with pytest.raises(ValueError, match="item_id_embedding must be True or False, got 'no'"):
         GenRecConfig(num_items=5, item_id_embedding="no")
+
+
+def from_end_model(tokenizer, positions_from_end=True):
+    torch.manual_seed(0)
+    return GenRecForConditionalGeneration(
+        GenRecConfig.from_preset("small", tokenizer, **TINY, positions_from_end=positions_from_end)).eval()
+
+
+def test_positions_from_end_read_the_position_table_backwards(tokenizer):
+    from_end = from_end_model(tokenizer)
+    from_start = from_end_model(tokenizer, positions_from_end=False)
+    from_start.load_state_dict(from_end.state_dict())
+    batch = tokenizer.encode_histories([["B0001X", "B0002X", "B0030X"]], users=["alice"], return_tensors="pt")
+    length = batch["input_ids"].shape[1]
+    table = from_start.model.encoder.embed_positions
+    with torch.no_grad():  # row j of the from-start model := row length-1-j of the from-end one
+        table.weight[table.offset:table.offset + length] = table.weight[table.offset:table.offset + length].flip(0)
+    torch.testing.assert_close(encoder_output(from_end, batch), encoder_output(from_start, batch))
+    assert not torch.allclose(encoder_output(from_end, batch), encoder_output(from_end_model(tokenizer, False), batch))
+
+
+def left_padded(batch):
+    """The same batch with its padding moved to the left of each row."""
+    shifted = {}
+    for key, value in batch.items():
+        rows = []
+        for row, mask in zip(value, batch["attention_mask"]):
+            n = int(mask.sum())
+            rows.append(torch.cat([row[n:], row[:n]]))
+        shifted[key] = torch.stack(rows)
+    return shifted
+
+
+@pytest.mark.parametrize("positions_from_end", [True, False])
+def test_with_positions_from_end_left_padding_encodes_as_right_padding(tokenizer, positions_from_end):
+    model = from_end_model(tokenizer, positions_from_end)
+    right = encode(tokenizer)
+    left = left_padded(right)
+    short = int(right["attention_mask"][1].sum())  # the second history is the shorter one
+    same = torch.allclose(encoder_output(model, right)[1, :short], encoder_output(model, left)[1, -short:], atol=1e-5)
+    assert same == positions_from_end
+    torch.testing.assert_close(encoder_output(model, right)[0], encoder_output(model, left)[0])  # no padding
+
+
+def test_a_model_with_positions_from_end_reloads_with_them(tokenizer, tmp_path):
+    model = from_end_model(tokenizer)
+    model.save_pretrained(tmp_path)
+    reloaded = AutoModelForSeq2SeqLM.from_pretrained(tmp_path).eval()
+    assert reloaded.config.positions_from_end is True
+    batch = encode(tokenizer, targets=["B0004X", "B0008X"])
+    assert torch.equal(reloaded(**batch).logits, model(**batch).logits)
+
+
+def test_config_rejects_a_non_boolean_positions_from_end():
+    with pytest.raises(ValueError, match="positions_from_end must be True or False, got 1"):
+        GenRecConfig(num_items=5, positions_from_end=1)

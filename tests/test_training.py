@@ -260,3 +260,12 @@ def test_no_item_id_embedding_flag_reaches_the_model_config():
 
     args = argparse.Namespace(label_smoothing=0.0, dropout=None, no_item_id_embedding=True)
     assert _config_overrides(args) == {"label_smoothing": 0.0, "item_id_embedding": False}
+
+
+def test_positions_from_end_flag_reaches_the_model_config():
+    import argparse
+
+    from genrec_hf.cli import _config_overrides
+
+    args = argparse.Namespace(label_smoothing=0.0, dropout=None, positions_from_end=True)
+    assert _config_overrides(args) == {"label_smoothing": 0.0, "positions_from_end": True}
