@@ -59,6 +59,9 @@ declare -A RUNS=(
   # ... without the item-ID embedding (the best beauty recipe: beauty-...-nopretrain-noitemid)
   [sports-random-small-independent-nousers-nopretrain-noitemid]="--data $data/sports --ids random --item-codes independent --no-users --no-pretrain --no-item-id-embedding --finetune-epochs 12 --prefixes --threads 2"
   [yelp-random-small-independent-nousers-nopretrain-noitemid]="--data $data/yelp --ids random --item-codes independent --no-users --no-pretrain --no-item-id-embedding --finetune-epochs 12 --prefixes --threads 2"
+  # ... and with encoder positions counted from the end (beauty-...-noitemid-fromend)
+  [sports-random-small-independent-nousers-nopretrain-noitemid-fromend]="--data $data/sports --ids random --item-codes independent --no-users --no-pretrain --no-item-id-embedding --positions-from-end --finetune-epochs 12 --prefixes --threads 2"
+  [yelp-random-small-independent-nousers-nopretrain-noitemid-fromend]="--data $data/yelp --ids random --item-codes independent --no-users --no-pretrain --no-item-id-embedding --positions-from-end --finetune-epochs 12 --prefixes --threads 2"
 )
 
 name="${1:-}"
