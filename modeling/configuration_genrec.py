@@ -86,6 +86,10 @@ class GenRecConfig(BartConfig):
     >>> config = GenRecConfig.from_preset("small", num_users=100, num_items=500, vocab_size=118)
     >>> (config.d_model, config.encoder_layers, config.num_items)
     (128, 2, 500)
+    >>> GenRecConfig.from_preset("small", num_items=500, vocab_size=118, positions_from_end="yes")
+    Traceback (most recent call last):
+    ...
+    ValueError: positions_from_end must be True or False, got 'yes'
 
     ```
     """
