@@ -47,6 +47,11 @@ declare -A RUNS=(
   # positions from the first token, so the most recent item's position varies with the history's length; SASRec's
   # left padding keeps it fixed
   [beauty-random-small-independent-nousers-nopretrain-noitemid-fromend]="--data $beauty --ids random --item-codes independent --no-users --no-pretrain --no-item-id-embedding --positions-from-end --finetune-epochs 20 --prefixes --threads 2"
+  # ... at width 256 with learning rate 5e-4, 12 prefix epochs (about 4 min each): the width-256 probe above diverged
+  # at 1e-3; does the width help once training is stable?
+  [beauty-random-small-independent-nousers-nopretrain-noitemid-fromend-d256-lr5e4]="--data $beauty --ids random --item-codes independent --no-users --no-pretrain --no-item-id-embedding --positions-from-end --d-model 256 --lr 5e-4 --finetune-epochs 12 --prefixes --threads 2"
+  # ... with label smoothing 0.1 (one change from -noitemid-fromend)
+  [beauty-random-small-independent-nousers-nopretrain-noitemid-fromend-ls01]="--data $beauty --ids random --item-codes independent --no-users --no-pretrain --no-item-id-embedding --positions-from-end --label-smoothing 0.1 --finetune-epochs 20 --prefixes --threads 2"
   # the paper's Table 3 ablation: no pretraining (fine-tuning on prefixes from a random initialisation)
   [beauty-sequential-small-prefixes-nopretrain]="--data $beauty --ids sequential --no-pretrain --finetune-epochs 3 --prefixes --threads 2"
   # issue 7: the best beauty recipe on the other two data sets, the whole 2-core CPU each
