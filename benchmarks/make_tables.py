@@ -292,6 +292,9 @@ def render_scale(results: list[dict]) -> str:
 
 
 def main(argv: list[str]) -> int:
+    if any(arg != "--check" for arg in argv):  # --help included: a typo must not rewrite the README
+        print(__doc__.strip(), file=sys.stderr)
+        return 0 if argv in (["--help"], ["-h"]) else 2
     results, speed, scale, sasrec = [], [], [], []
     for path in sorted(RESULTS.glob("*.json")):
         result = json.loads(path.read_text())

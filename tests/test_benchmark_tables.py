@@ -122,3 +122,12 @@ def test_runs_over_the_budget_or_resumed_cannot_be_the_headline(headline, tmp_pa
     assert headline("beauty", "random", results=tmp_path) == "beauty-ok"
     with pytest.raises(SystemExit, match="no recorded sequential-id run of beauty"):
         headline("beauty", "sequential", results=tmp_path)
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--chek"], ["--check", "extra"]])
+def test_tables_refuse_other_arguments_without_touching_the_readme(tables, argv, capsys):
+    readme = Path(tables.ROOT / "README.md")
+    before = readme.stat().st_mtime_ns
+    assert tables.main(argv) == (0 if argv == ["--help"] else 2)
+    assert "Usage" in capsys.readouterr().err
+    assert readme.stat().st_mtime_ns == before
