@@ -58,7 +58,8 @@ def _config_overrides(args: argparse.Namespace) -> dict[str, float]:
     return overrides
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The ``genrec-hf`` command line (its verbs and flags), apart from running it."""
     parser = argparse.ArgumentParser(prog="genrec-hf", description="GenRec generative sequential recommender")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -82,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--finetune-lr", type=float, default=None, help="fine-tuning learning rate (default: --lr)")
     train.add_argument("--label-smoothing", type=float, default=0.0)
+    train.add_argument("--weight-decay", type=float, default=0.01,
+                       help="AdamW weight decay (not on biases and LayerNorms: the Trainer's rule)")
     train.add_argument("--dropout", type=float, default=None,
                        help="dropout of the transformer layers (default: the preset's, 0.1)")
     train.add_argument("--attention-dropout", type=float, default=None,
@@ -138,6 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     push.add_argument("--create-pr", action="store_true", help="open a pull request instead of committing")
     push.add_argument("--token", help="Hub token (default: HF_TOKEN or `hf auth login`)")
     push.add_argument("--license", default="apache-2.0", help="licence of the weights, for the card")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
 
     try:
@@ -163,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
                 pretrain_epochs=0 if args.no_pretrain else args.pretrain_epochs,
                 finetune_epochs=0 if args.no_finetune else args.finetune_epochs,
                 prefixes=args.prefixes, batch_size=args.batch_size, learning_rate=args.lr,
-                finetune_learning_rate=args.finetune_lr,
+                finetune_learning_rate=args.finetune_lr, weight_decay=args.weight_decay,
                 max_length=args.max_length, eval_users=args.eval_users or None, seed=args.seed,
                 threads=args.threads, config_overrides=_config_overrides(args),
                 save_steps=args.save_steps, resume=args.resume, overwrite=args.overwrite, bf16=args.bf16,

@@ -57,6 +57,10 @@ class TrainOptions:
     overwrite: bool = False  # start over in an output_dir that holds a previous run
     config_overrides: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if not self.weight_decay >= 0:  # also refuses NaN
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+
 
 def _arguments(output_dir: Path, options: TrainOptions, epochs: int, select: bool) -> Seq2SeqTrainingArguments:
     learning_rate = options.learning_rate

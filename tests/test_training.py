@@ -269,3 +269,18 @@ def test_positions_from_end_flag_reaches_the_model_config():
 
     args = argparse.Namespace(label_smoothing=0.0, dropout=None, positions_from_end=True)
     assert _config_overrides(args) == {"label_smoothing": 0.0, "positions_from_end": True}
+
+
+@pytest.mark.parametrize("value", ["-0.1", "nan"])
+def test_negative_weight_decay_is_refused_before_any_work(tmp_path, capsys, value):
+    assert main(["train", "--data", "synthetic", "--output", str(tmp_path / "run"), "--weight-decay", value]) == 2
+    assert f"genrec-hf train: error: weight_decay must be >= 0, got {float(value)}" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_weight_decay_option_reaches_the_trainer_arguments(tmp_path):
+    from genrec_hf.training import TrainOptions, _arguments
+
+    for select in (False, True):  # pretraining and fine-tuning
+        assert _arguments(tmp_path, TrainOptions(weight_decay=0.0), epochs=1, select=select).weight_decay == 0.0
+    assert _arguments(tmp_path, TrainOptions(), epochs=1, select=True).weight_decay == 0.01

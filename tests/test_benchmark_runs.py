@@ -1,0 +1,51 @@
+"""Every training run recorded in benchmarks/runs.sh is a valid `genrec-hf train` command for its data set.
+
+A typo in a queued run would otherwise surface only when its slot on the CPU comes, after the run before it.
+"""
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from genrec_hf.cli import _config_overrides, build_parser
+from genrec_hf.training import TrainOptions
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = ROOT / "benchmarks" / "runs.sh"
+
+
+def runs_sh(*args: str, dry: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "RUNS_DRY": "1"} if dry else dict(os.environ)
+    return subprocess.run(["bash", str(RUNS), *args], capture_output=True, text=True, env=env, cwd=ROOT)
+
+
+NAMES = runs_sh(dry=False).stdout.split()
+
+
+def test_runs_sh_lists_the_recorded_runs():
+    assert len(NAMES) > 20 and "beauty-random-small" in NAMES
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_run_parses_as_genrec_hf_train_on_its_own_data_set(name):
+    printed = runs_sh(name)
+    assert printed.returncode == 0, printed.stderr
+    args = build_parser().parse_args(["train", *printed.stdout.split("\n")[:-1]])
+    assert Path(args.data).name == name.split("-")[0]
+    assert args.output == f"runs/{name}" and args.ids == name.split("-")[1]
+    _config_overrides(args)  # the range checks the CLI runs before any work
+    TrainOptions(weight_decay=args.weight_decay)
+
+
+def test_a_seed_renames_the_run_and_seeds_model_and_renumbering():
+    args = build_parser().parse_args(["train", *runs_sh("beauty-random-small", "3").stdout.split("\n")[:-1]])
+    assert (args.seed, args.id_seed, args.output) == (3, 3, "runs/beauty-random-small-seed3")
+
+
+@pytest.mark.parametrize("args, message", [(["no-such-run"], "unknown run: no-such-run"),
+                                           (["beauty-random-small", "x"], "SEED must be a non-negative integer")])
+def test_unknown_run_or_bad_seed_is_refused(args, message):
+    printed = runs_sh(*args)
+    assert printed.returncode == 2 and message in printed.stderr
