@@ -89,5 +89,6 @@ if [[ -n "${RUNS_DRY:-}" ]]; then  # RUNS_DRY=1: print the genrec-hf train argum
   printf '%s\n' ${RUNS[$name]} "${small[@]}" --output "runs/$label" --overwrite
   exit 0
 fi
+# shellcheck disable=SC2086
 OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}" python benchmarks/train.py "$label" -- ${RUNS[$name]} "${small[@]}" \
   --output "runs/$label" --overwrite
