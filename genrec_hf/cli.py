@@ -85,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--label-smoothing", type=float, default=0.0)
     train.add_argument("--weight-decay", type=float, default=0.01,
                        help="AdamW weight decay (not on biases and LayerNorms: the Trainer's rule)")
+    train.add_argument("--warmup-ratio", type=float, default=0.05,
+                       help="share of each stage's steps that warm the learning rate up from 0")
+    train.add_argument("--lr-scheduler", choices=("linear", "cosine", "constant"), default="linear",
+                       help="learning rate after the warm-up: linear or cosine decay to 0, or constant")
     train.add_argument("--dropout", type=float, default=None,
                        help="dropout of the transformer layers (default: the preset's, 0.1)")
     train.add_argument("--attention-dropout", type=float, default=None,
@@ -172,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                 finetune_epochs=0 if args.no_finetune else args.finetune_epochs,
                 prefixes=args.prefixes, batch_size=args.batch_size, learning_rate=args.lr,
                 finetune_learning_rate=args.finetune_lr, weight_decay=args.weight_decay,
+                warmup_ratio=args.warmup_ratio, lr_scheduler=args.lr_scheduler,
                 max_length=args.max_length, eval_users=args.eval_users or None, seed=args.seed,
                 threads=args.threads, config_overrides=_config_overrides(args),
                 save_steps=args.save_steps, resume=args.resume, overwrite=args.overwrite, bf16=args.bf16,

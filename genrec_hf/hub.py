@@ -274,7 +274,8 @@ def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Pat
          if options["finetune_epochs"] else "- No fine-tuning."),
         f"- AdamW, learning rate {options['learning_rate']}"
         + (f" (fine-tuning {options['finetune_learning_rate']})" if options.get("finetune_learning_rate") else "")
-        + f", weight decay {options['weight_decay']}, linear schedule with {options['warmup_ratio']:.0%} warm-up, "
+        + f", weight decay {options['weight_decay']}, {options.get('lr_scheduler', 'linear')} schedule with "
+        f"{options['warmup_ratio']:.0%} warm-up, "
         f"batch size {options['batch_size']}, label smoothing {options['config_overrides'].get('label_smoothing', 0)}"
         f", seed {options['seed']}.",
         f"- Model selection on validation {'NDCG@10'} ({options.get('eval_users') or 'all'} validation users per "

@@ -26,6 +26,8 @@ from .provenance import environment, write_folder_atomic, write_json_atomic
 from .trainer import GenRecTrainer
 
 SELECTION_METRIC = "ndcg@10"
+# our names for the schedules after warm-up -> transformers' SchedulerType
+LR_SCHEDULERS = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}
 
 
 @dataclass
@@ -41,7 +43,8 @@ class TrainOptions:
     learning_rate: float = 1e-3
     finetune_learning_rate: float | None = None  # None: learning_rate
     weight_decay: float = 0.01
-    warmup_ratio: float = 0.05
+    warmup_ratio: float = 0.05  # share of each stage's steps spent warming the learning rate up from 0
+    lr_scheduler: str = "linear"  # after warm-up: "linear" decay to 0, "cosine" decay, or "constant" (SASRec's Adam)
     max_length: int = 512
     seed: int = 0
     threads: int | None = None
@@ -60,6 +63,10 @@ class TrainOptions:
     def __post_init__(self) -> None:
         if not self.weight_decay >= 0:  # also refuses NaN
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.lr_scheduler not in LR_SCHEDULERS:
+            raise ValueError(f"lr_scheduler must be one of {', '.join(LR_SCHEDULERS)}, got {self.lr_scheduler!r}")
 
 
 def _arguments(output_dir: Path, options: TrainOptions, epochs: int, select: bool) -> Seq2SeqTrainingArguments:
@@ -74,7 +81,7 @@ def _arguments(output_dir: Path, options: TrainOptions, epochs: int, select: boo
         learning_rate=learning_rate,
         weight_decay=options.weight_decay,
         warmup_steps=options.warmup_ratio,
-        lr_scheduler_type="linear",
+        lr_scheduler_type=LR_SCHEDULERS[options.lr_scheduler],
         train_sampling_strategy="group_by_length",  # batches of similar length: far less padding on CPU
         length_column_name="length",
         eval_strategy="epoch",

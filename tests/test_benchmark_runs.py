@@ -36,7 +36,7 @@ def test_each_run_parses_as_genrec_hf_train_on_its_own_data_set(name):
     assert Path(args.data).name == name.split("-")[0]
     assert args.output == f"runs/{name}" and args.ids == name.split("-")[1]
     _config_overrides(args)  # the range checks the CLI runs before any work
-    TrainOptions(weight_decay=args.weight_decay)
+    TrainOptions(weight_decay=args.weight_decay, warmup_ratio=args.warmup_ratio, lr_scheduler=args.lr_scheduler)
 
 
 def test_a_seed_renames_the_run_and_seeds_model_and_renumbering():

@@ -71,6 +71,18 @@ def test_card_numbers_are_the_runs_numbers(trained_run):
     assert row in card.content
 
 
+def test_card_states_the_learning_rate_schedule_the_run_used(trained_run, tmp_path):
+    output, results = trained_run
+    assert results["options"]["lr_scheduler"] == "linear"
+    assert "linear schedule with 5% warm-up" in model_card(output, "org/genrec-tiny").content
+    cosine = tmp_path / "cosine-run"
+    shutil.copytree(output, cosine)
+    metrics = json.loads((cosine / "metrics.json").read_text())
+    metrics["options"]["lr_scheduler"] = "cosine"
+    (cosine / "metrics.json").write_text(json.dumps(metrics))
+    assert "cosine schedule with 5% warm-up" in model_card(cosine, "org/genrec-tiny").content
+
+
 def test_card_parses_back_and_its_eval_results_round_trip(trained_run, tmp_path):
     output, _ = trained_run
     card = model_card(output, "org/genrec-tiny")

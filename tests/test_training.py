@@ -284,3 +284,53 @@ def test_weight_decay_option_reaches_the_trainer_arguments(tmp_path):
     for select in (False, True):  # pretraining and fine-tuning
         assert _arguments(tmp_path, TrainOptions(weight_decay=0.0), epochs=1, select=select).weight_decay == 0.0
     assert _arguments(tmp_path, TrainOptions(), epochs=1, select=True).weight_decay == 0.01
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--warmup-ratio", "1.0", "warmup_ratio must be in [0, 1), got 1.0"),
+    ("--warmup-ratio", "-0.1", "warmup_ratio must be in [0, 1), got -0.1"),
+    ("--lr-scheduler", "cosine_with_restarts", "invalid choice: 'cosine_with_restarts'"),
+])
+def test_bad_schedule_is_refused_before_any_work(tmp_path, capsys, flag, value, message):
+    code = 2
+    try:
+        code = main(["train", "--data", "synthetic", "--output", str(tmp_path / "run"), flag, value])
+    except SystemExit as exit:  # argparse refuses an unknown choice itself
+        code = exit.code
+    assert code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_notebook_api_refuses_an_unknown_schedule():
+    from genrec_hf.training import TrainOptions
+
+    with pytest.raises(ValueError, match="lr_scheduler must be one of linear, cosine, constant"):
+        TrainOptions(lr_scheduler="step")
+
+
+@pytest.mark.parametrize("name, trainer_name", [("linear", "linear"), ("cosine", "cosine"),
+                                                 ("constant", "constant_with_warmup")])
+def test_schedule_and_warmup_reach_the_trainer_arguments(tmp_path, name, trainer_name):
+    from genrec_hf.training import TrainOptions, _arguments
+
+    for select in (False, True):  # pretraining and fine-tuning
+        arguments = _arguments(tmp_path, TrainOptions(lr_scheduler=name, warmup_ratio=0.0), epochs=1, select=select)
+        assert arguments.lr_scheduler_type.value == trainer_name and arguments.warmup_steps == 0
+
+
+def test_constant_schedule_keeps_the_learning_rate_after_warmup(tmp_path):
+    """What the Trainer builds from our names: constant stays at the peak, linear falls to 0 by the last step."""
+    import torch
+    from transformers import get_scheduler
+
+    from genrec_hf.training import LR_SCHEDULERS
+
+    rates = {}
+    for name in ("constant", "linear"):
+        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        schedule = get_scheduler(LR_SCHEDULERS[name], optimizer, num_warmup_steps=2, num_training_steps=10)
+        for _ in range(9):
+            optimizer.step()
+            schedule.step()
+        rates[name] = schedule.get_last_lr()[0]
+    assert rates["constant"] == 1.0 and rates["linear"] == pytest.approx(1 / 8)
