@@ -50,6 +50,12 @@ def fmt(value: float | None) -> str:
     return "" if value is None else f"{value:.4f}"
 
 
+def machine_label(machine: dict) -> str:
+    """"2 CPUs" and, where the run recorded it, the CPU model: hosts of one machine type differ in speed."""
+    model = machine.get("cpu_model")
+    return f"{machine['cpus']} CPUs" + (f" ({model})" if model else "")
+
+
 def minutes(seconds: float | None) -> str:
     return "" if seconds is None else f"{seconds / 60:.0f} min"
 
@@ -113,7 +119,7 @@ def render(results: list[dict], sasrec: list[dict] | None = None) -> str:
                 + " | ".join(mean_std([r["test"].get(m) for r in group]) for m in METRICS)
                 + f" | {minutes(statistics.mean(seconds))}"
                   f"{' (pretraining resumed from a snapshot)' if any(r.get('resumed') for r in group) else ''}"
-                  f" | {machine['cpus']} CPUs, "
+                  f" | {machine_label(machine)}, "
                   f"{machine['torch_threads']} threads |")
             for member in group:
                 for name, splits in member["baselines"].items():
@@ -123,7 +129,7 @@ def render(results: list[dict], sasrec: list[dict] | None = None) -> str:
             lines.append(f"| `{run['name']}`: {run['model'].split(' (')[0]} (RecBole) | any | {run['best_epoch']} of "
                          f"{len(run['curve'])} epochs ({run['budget_min']:.0f} min budget) | "
                          + " | ".join(fmt(test.get(m)) for m in METRICS)
-                         + f" | {minutes(run['wall_time_s'])} | {run['machine']['cpus']} CPUs, "
+                         + f" | {minutes(run['wall_time_s'])} | {machine_label(run['machine'])}, "
                            f"{run['settings'].get('threads', run['machine']['torch_threads'])} threads |")
         for (name, ids), tests in sorted(baselines.items()):
             label = {"max_history_plus_k": "max(history)+k rule", "most_popular": "most popular"}[name]

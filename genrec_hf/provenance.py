@@ -30,6 +30,18 @@ def git_commit(cwd: str | Path | None = None) -> str | None:
         return None
 
 
+def cpu_model(cpuinfo: str | Path = "/proc/cpuinfo") -> str | None:
+    """The CPU's model name: hosts of one machine type differ in speed, and wall times are only comparable on one."""
+    try:
+        for line in Path(cpuinfo).read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
 def environment() -> dict[str, Any]:
     """Machine and library versions for a results file."""
     versions = {}
@@ -49,7 +61,7 @@ def environment() -> dict[str, Any]:
         "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
         "git_commit": git_commit(),
         "machine": {"platform": platform.platform(), "processor": platform.machine(), "cpus": os.cpu_count(),
-                    "torch_threads": threads, "accelerator": accelerator, "python": platform.python_version()},
+                    "cpu_model": cpu_model(), "torch_threads": threads, "accelerator": accelerator, "python": platform.python_version()},
         "versions": versions,
     }
 

@@ -37,6 +37,15 @@ def test_runs_that_differ_only_by_seed_share_one_row_with_mean_and_std(tables):
     assert "3 seeds: 0, 1, 2" in rows[0] and "0.0320 ± 0.0020" in rows[0]
 
 
+def test_the_machine_column_names_the_cpu_model_where_the_run_recorded_it(tables):
+    recorded = genrec_run("beauty-new", 0, 0.03)
+    recorded["machine"]["cpu_model"] = "AMD EPYC"
+    rows = {line.split(" | ")[0]: line for line in tables.render([recorded, genrec_run("beauty-old", 0, 0.03)])
+            .splitlines() if line.startswith("| `beauty-")}
+    assert rows["| `beauty-new`"].endswith("| 2 CPUs (AMD EPYC), 2 threads |")
+    assert rows["| `beauty-old`"].endswith("| 2 CPUs, 2 threads |")
+
+
 def test_history_excluded_scores_sit_beside_the_recorded_ones_for_runs_that_have_them(tables):
     with_both = [genrec_run("beauty-x", seed, 0.030 + seed / 1000) for seed in (0, 1)]
     for run in with_both:

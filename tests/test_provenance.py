@@ -1,0 +1,21 @@
+"""What a results file records about where it ran."""
+
+import platform
+
+from genrec_hf.provenance import cpu_model, environment
+
+
+def test_cpu_model_is_read_from_cpuinfo(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9B14\n\nprocessor\t: 1\n"
+                       "model name\t: AMD EPYC 9B14\n")
+    assert cpu_model(cpuinfo) == "AMD EPYC 9B14"
+
+
+def test_cpu_model_falls_back_to_the_platform_without_cpuinfo(tmp_path):
+    assert cpu_model(tmp_path / "missing") == (platform.processor() or None)
+
+
+def test_every_results_file_records_the_cpu_model_beside_the_core_count():
+    machine = environment()["machine"]
+    assert machine["cpu_model"] == cpu_model() and machine["cpus"] >= 1
