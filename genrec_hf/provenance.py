@@ -61,7 +61,8 @@ def environment() -> dict[str, Any]:
         "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
         "git_commit": git_commit(),
         "machine": {"platform": platform.platform(), "processor": platform.machine(), "cpus": os.cpu_count(),
-                    "cpu_model": cpu_model(), "torch_threads": threads, "accelerator": accelerator, "python": platform.python_version()},
+                    "cpu_model": cpu_model(), "torch_threads": threads, "accelerator": accelerator,
+                    "python": platform.python_version()},
         "versions": versions,
     }
 

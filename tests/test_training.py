@@ -334,3 +334,12 @@ def test_constant_schedule_keeps_the_learning_rate_after_warmup(tmp_path):
             schedule.step()
         rates[name] = schedule.get_last_lr()[0]
     assert rates["constant"] == 1.0 and rates["linear"] == pytest.approx(1 / 8)
+
+
+def test_the_cli_offers_exactly_the_schedules_training_knows():
+    from genrec_hf.cli import build_parser
+    from genrec_hf.training import LR_SCHEDULERS
+
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    schedule = next(action for action in train._actions if action.dest == "lr_scheduler")
+    assert tuple(schedule.choices) == tuple(LR_SCHEDULERS)
