@@ -116,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--positions-from-end", action="store_true",
                        help="count encoder positions from the last token back, so the most recent item always has "
                             "the same position (BART and the paper count from the first)")
+    train.add_argument("--budget-min", type=float, default=None,
+                       help="wall-clock minutes for training (pretraining + fine-tuning with their validations; "
+                            "the final scoring is not counted): a stage stops at the epoch end when another "
+                            "epoch would not fit, and the best epoch so far on validation is kept")
     train.add_argument("--bf16", action="store_true", help="bfloat16 mixed precision (for GPUs that have it)")
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --output from its newest complete checkpoint")
@@ -180,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                 max_length=args.max_length, eval_users=args.eval_users or None, seed=args.seed,
                 threads=args.threads, config_overrides=_config_overrides(args),
                 save_steps=args.save_steps, resume=args.resume, overwrite=args.overwrite, bf16=args.bf16,
-                item_codes=args.item_codes, users=not args.no_users,
+                item_codes=args.item_codes, users=not args.no_users, budget_min=args.budget_min,
             )
             results = train_genrec(_load(args), args.output, options)
             from accelerate import PartialState

@@ -13,10 +13,10 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
-from transformers import Seq2SeqTrainingArguments, set_seed
+from transformers import Seq2SeqTrainingArguments, TrainerCallback, set_seed
 
 from .collators import ClozeCollator, NextItemCollator
 from .data import SequenceData, finetune_examples, max_history_baseline
@@ -56,6 +56,8 @@ class TrainOptions:
     # "independent" (one token per item)
     users: bool = True  # give the model each history's user (token + user-ID embedding, the paper's); False: items only
     bf16: bool = False  # bfloat16 mixed precision (GPUs with bf16; on a CPU without AMX it is slower)
+    budget_min: float | None = None  # wall-clock minutes for setup + pretraining + fine-tuning (per-epoch validation
+    # included, the final scoring not): a stage stops at the epoch end when another epoch would not fit
     resume: bool = False  # continue the run in output_dir from its newest complete checkpoint
     overwrite: bool = False  # start over in an output_dir that holds a previous run
     config_overrides: dict[str, Any] = field(default_factory=dict)
@@ -65,8 +67,56 @@ class TrainOptions:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.budget_min is not None and not self.budget_min > 0:
+            raise ValueError(f"budget_min must be > 0 minutes, got {self.budget_min}")
         if self.lr_scheduler not in LR_SCHEDULERS:
             raise ValueError(f"lr_scheduler must be one of {', '.join(LR_SCHEDULERS)}, got {self.lr_scheduler!r}")
+
+
+class WallClockBudget(TrainerCallback):
+    """Ends a stage before it runs past ``deadline`` (a ``time.perf_counter()`` value), keeping whole epochs.
+
+    At the end of an epoch it stops when the epoch's validation plus another epoch would not fit, estimated
+    from the slowest epoch and the slowest validation so far. Inside an epoch it stops when only the time of one
+    validation is left (a host slower than the estimate); the Trainer then still validates and saves the partial
+    epoch, which model selection may keep. ``stopped`` records the epoch (fractional) at which it stopped.
+    """
+
+    def __init__(self, deadline: float, clock: Callable[[], float] = time.perf_counter):
+        self.deadline = deadline
+        self.clock = clock
+        self.stopped: float | None = None
+        self.slowest_epoch = 0.0  # training steps of one epoch
+        self.slowest_validation = 0.0  # from an epoch's end to the next one's start: validation and checkpoint
+        self._epoch_began: float | None = None
+        self._epoch_ended: float | None = None
+
+    def _stop(self, state: Any, control: Any, needed_s: float) -> None:
+        over = self.clock() + needed_s > self.deadline
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            flag = torch.tensor([float(over)])  # every process stops at the same step, or none does
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            over = bool(flag.item())
+        if over and not control.should_training_stop:
+            control.should_training_stop = True
+            self.stopped = round(float(state.epoch or 0.0), 3)
+
+    def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        now = self.clock()
+        if self._epoch_ended is not None:
+            self.slowest_validation = max(self.slowest_validation, now - self._epoch_ended)
+        self._epoch_began = now
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._stop(state, control, self.slowest_validation)
+
+    def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        now = self.clock()
+        if self._epoch_began is not None:
+            self.slowest_epoch = max(self.slowest_epoch, now - self._epoch_began)
+        self._epoch_ended = now
+        if round(state.epoch or 0) < args.num_train_epochs:  # the last epoch ends the stage anyway
+            self._stop(state, control, 2 * self.slowest_validation + self.slowest_epoch)
 
 
 def _arguments(output_dir: Path, options: TrainOptions, epochs: int, select: bool) -> Seq2SeqTrainingArguments:
@@ -243,6 +293,8 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
     history: dict[str, list[dict[str, Any]]] = {}
     timings: dict[str, float] = {}
     resumed: dict[str, str] = {}
+    deadline = started + options.budget_min * 60 if options.budget_min else None
+    budget: dict[str, Any] = {"budget_min": options.budget_min, "stopped": {}, "skipped": []} if deadline else {}
 
     stages = []
     if options.pretrain_epochs > 0:
@@ -270,6 +322,9 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
             # the pretrained model is a candidate too: fine-tuning must beat it on validation to replace it
             last_eval = [log for log in history["pretrain"] if f"eval_{SELECTION_METRIC}" in log][-1]
             before = last_eval[f"eval_{SELECTION_METRIC}"]
+        if deadline is not None and history and time.perf_counter() >= deadline:
+            budget["skipped"].append(stage)  # spent by an earlier stage (the first one always trains)
+            continue
         column = "items" if "items" in train_set.column_names else "history"
         train_set = train_set.map(lambda batch, column=column: {"length": [len(x) for x in batch[column]]},
                                   batched=True, desc=f"{stage}: lengths")
@@ -282,12 +337,17 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
             processing_class=tokenizer,
             top_k=options.top_k,
         )
+        clock = WallClockBudget(deadline) if deadline is not None else None
+        if clock is not None:
+            trainer.add_callback(clock)
         checkpoints = complete_checkpoints(stage_dir) if options.resume else []
         if checkpoints:
             resumed[stage] = f"resumed from {checkpoints[-1].name}"
         trainer.train(resume_from_checkpoint=str(checkpoints[-1]) if checkpoints else None)
         model = trainer.model
         history[stage] = trainer.state.log_history
+        if clock is not None and clock.stopped is not None:
+            budget["stopped"][stage] = clock.stopped
         if select:
             selected = {"stage": stage, "checkpoint": trainer.state.best_model_checkpoint,
                         f"validation_{SELECTION_METRIC}": trainer.state.best_metric}
@@ -336,6 +396,7 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
         "baselines": baselines(data, tokenizer),
         "selected_model": selected,
         "timings": timings,
+        **({"budget": budget} if budget else {}),
         "world_size": state.num_processes,
         "resumed": resumed,
         "history": history,
@@ -394,4 +455,4 @@ def describe(results: dict[str, Any]) -> str:
     return "\n".join(lines) if lines else json.dumps(results)[:500]
 
 
-__all__ = ["TrainOptions", "train_genrec", "evaluate_checkpoint", "baselines", "plot_history", "describe"]
+__all__ = ["TrainOptions", "WallClockBudget", "train_genrec", "evaluate_checkpoint", "baselines", "plot_history", "describe"]

@@ -343,3 +343,90 @@ def test_the_cli_offers_exactly_the_schedules_training_knows():
     train = build_parser()._subparsers._group_actions[0].choices["train"]
     schedule = next(action for action in train._actions if action.dest == "lr_scheduler")
     assert tuple(schedule.choices) == tuple(LR_SCHEDULERS)
+
+
+class FakeClock:
+    """Seconds that pass only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _budget_run(tmp_path, clock, deadline, epochs=5):
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    from genrec_hf.training import WallClockBudget
+
+    budget = WallClockBudget(deadline, clock=clock)
+    args = TrainingArguments(output_dir=str(tmp_path), num_train_epochs=epochs, report_to=[], use_cpu=True)
+    return budget, args, TrainerState(), TrainerControl()
+
+
+def _one_epoch(budget, args, state, control, clock, epoch, train_s, validation_s):
+    budget.on_epoch_begin(args, state, control)
+    clock.now += train_s
+    state.epoch = float(epoch)
+    budget.on_step_end(args, state, control)
+    budget.on_epoch_end(args, state, control)
+    clock.now += validation_s  # the Trainer validates and saves after on_epoch_end
+
+
+def test_budget_stops_at_the_epoch_end_when_another_epoch_would_not_fit(tmp_path):
+    clock = FakeClock()
+    budget, args, state, control = _budget_run(tmp_path, clock, deadline=250.0)
+    for epoch in (1, 2):  # 100 s of training + 10 s of validation each
+        _one_epoch(budget, args, state, control, clock, epoch, train_s=100.0, validation_s=10.0)
+        if control.should_training_stop:
+            break
+    # after epoch 2 (t=200), its validation and a third epoch need 10 + 100 + 10 s: past 250
+    assert control.should_training_stop and budget.stopped == 2.0
+
+
+def test_budget_lets_training_go_on_while_another_epoch_fits(tmp_path):
+    clock = FakeClock()
+    budget, args, state, control = _budget_run(tmp_path, clock, deadline=1000.0)
+    for epoch in (1, 2, 3):
+        _one_epoch(budget, args, state, control, clock, epoch, train_s=100.0, validation_s=10.0)
+    assert not control.should_training_stop and budget.stopped is None
+
+
+def test_budget_stops_inside_an_epoch_on_a_host_slower_than_the_estimate(tmp_path):
+    clock = FakeClock()
+    budget, args, state, control = _budget_run(tmp_path, clock, deadline=300.0)
+    _one_epoch(budget, args, state, control, clock, 1, train_s=100.0, validation_s=10.0)
+    budget.on_epoch_begin(args, state, control)
+    clock.now, state.epoch = 285.0, 1.5  # the second epoch runs at half speed: 10 s of validation still fit
+    budget.on_step_end(args, state, control)
+    assert not control.should_training_stop
+    clock.now, state.epoch = 291.0, 1.6
+    budget.on_step_end(args, state, control)
+    assert control.should_training_stop and budget.stopped == 1.6
+
+
+def test_the_last_epoch_is_never_cut_for_the_budget_it_no_longer_needs(tmp_path):
+    clock = FakeClock()
+    budget, args, state, control = _budget_run(tmp_path, clock, deadline=115.0, epochs=1)
+    _one_epoch(budget, args, state, control, clock, 1, train_s=100.0, validation_s=10.0)
+    assert not control.should_training_stop
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "nan"])
+def test_a_budget_that_is_not_positive_is_refused_before_any_work(tmp_path, capsys, value):
+    assert main(["train", "--data", "synthetic", "--output", str(tmp_path / "run"), "--budget-min", value]) == 2
+    assert f"budget_min must be > 0 minutes, got {float(value)}" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_spent_budget_still_leaves_a_complete_run_folder(tiny_data, tmp_path):
+    """A budget far too small: pretraining stops after its first step, fine-tuning is skipped, nothing is lost."""
+    options = TrainOptions(pretrain_epochs=3, finetune_epochs=2, batch_size=16, max_length=64, eval_users=10,
+                           threads=1, budget_min=1e-6, config_overrides=dict(TINY))
+    results = train_genrec(tiny_data, tmp_path, options)
+    assert results["budget"]["skipped"] == ["finetune"]
+    assert 0 < results["budget"]["stopped"]["pretrain"] < 1  # a partial first epoch
+    assert [log for log in results["history"]["pretrain"] if "eval_ndcg@10" in log]  # it was still validated
+    assert json.loads((tmp_path / "metrics.json").read_text())["budget"] == results["budget"]
+    assert (tmp_path / "checkpoint" / "model.safetensors").is_file()
