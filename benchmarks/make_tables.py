@@ -67,6 +67,23 @@ def run_seconds(run: dict) -> float:
     return sum(stages) if stages else run["benchmark"]["wall_time_s"]
 
 
+def epochs_cell(run: dict, stage: str) -> str:
+    """A stage's epochs; where ``--budget-min`` ended it early, the epochs it ran of those it was given."""
+    planned = run["options"][f"{stage}_epochs"]
+    budget = run.get("budget") or {}
+    if stage in budget.get("skipped", []):
+        return f"0 of {planned} (budget spent)"
+    if stage in budget.get("stopped", {}):
+        return f"{budget['stopped'][stage]:g} of {planned} (budget)"
+    return str(planned)
+
+
+def epochs_cells(group: list[dict], stage: str) -> str:
+    """The stage's epochs for a row of seeds: one figure where they agree, each seed's where a budget cut some."""
+    cells = list(dict.fromkeys(epochs_cell(run, stage) for run in group))
+    return ", ".join(cells)
+
+
 def base_name(name: str) -> str:
     """``NAME-seed3`` -> ``NAME`` (``bash benchmarks/runs.sh NAME 3`` records the seed-3 run of NAME)."""
     return re.sub(r"-seed\d+$", "", name)
@@ -114,8 +131,8 @@ def render(results: list[dict], sasrec: list[dict] | None = None) -> str:
             lines.append(
                 f"| {label} | {run['data']['ids']}"
                 f"{model_inputs(options)} | "
-                f"{options['pretrain_epochs']} / "
-                f"{options['finetune_epochs']}{' (prefixes)' if options.get('prefixes') else ''} | "
+                f"{epochs_cells(group, 'pretrain')} / "
+                f"{epochs_cells(group, 'finetune')}{' (prefixes)' if options.get('prefixes') else ''} | "
                 + " | ".join(mean_std([r["test"].get(m) for r in group]) for m in METRICS)
                 + f" | {minutes(statistics.mean(seconds))}"
                   f"{' (pretraining resumed from a snapshot)' if any(r.get('resumed') for r in group) else ''}"

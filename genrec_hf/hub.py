@@ -292,6 +292,14 @@ def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Pat
     if options["config_overrides"].get("item_id_embedding") is False:
         training.insert(1, "- No item-ID embedding: an item token's input is its token embedding plus its position "
                            "(the paper adds an item-ID embedding too).")
+    budget = metrics.get("budget") or {}
+    if budget:
+        cut = [f"{stage} stopped at epoch {epoch:g} of {options[f'{stage}_epochs']}"
+               for stage, epoch in budget.get("stopped", {}).items()]
+        cut += [f"{stage} skipped (the budget was spent)" for stage in budget.get("skipped", [])]
+        training.append(f"- Training budget: {budget['budget_min']:g} min of wall time for pretraining and fine-tuning "
+                        "(`--budget-min`; the final scoring not counted): "
+                        + ("; ".join(cut) if cut else "every epoch fitted") + ".")
     if options["config_overrides"].get("positions_from_end"):
         training.insert(1, "- Encoder positions counted from the end: the `[MASK]` and the most recent item sit at the same "
                            "positions whatever the history's length (BART and the paper count from the first token).")

@@ -37,6 +37,16 @@ def test_runs_that_differ_only_by_seed_share_one_row_with_mean_and_std(tables):
     assert "3 seeds: 0, 1, 2" in rows[0] and "0.0320 ± 0.0020" in rows[0]
 
 
+def test_a_stage_the_budget_cut_short_shows_the_epochs_it_ran(tables):
+    cut = genrec_run("beauty-x", 0, 0.030)
+    cut["options"]["finetune_epochs"] = 12
+    cut["budget"] = {"budget_min": 60, "stopped": {"finetune": 11.0}, "skipped": []}
+    whole = genrec_run("beauty-x-seed1", 1, 0.034)
+    whole["options"]["finetune_epochs"] = 12
+    row = next(line for line in tables.render([cut, whole]).splitlines() if line.startswith("| `beauty-x`"))
+    assert "| 1 / 11 of 12 (budget), 12 (prefixes) |" in row
+
+
 def test_the_machine_column_names_the_cpu_model_where_the_run_recorded_it(tables):
     recorded = genrec_run("beauty-new", 0, 0.03)
     recorded["machine"]["cpu_model"] = "AMD EPYC"

@@ -83,6 +83,18 @@ def test_card_states_the_learning_rate_schedule_the_run_used(trained_run, tmp_pa
     assert "cosine schedule with 5% warm-up" in model_card(cosine, "org/genrec-tiny").content
 
 
+def test_card_states_where_the_training_budget_stopped_a_stage(trained_run, tmp_path):
+    output, _ = trained_run
+    assert "Training budget" not in model_card(output, "org/genrec-tiny").content  # the run had none
+    cut = tmp_path / "cut-run"
+    shutil.copytree(output, cut)
+    metrics = json.loads((cut / "metrics.json").read_text())
+    metrics["budget"] = {"budget_min": 60, "stopped": {"finetune": 1.5}, "skipped": []}
+    (cut / "metrics.json").write_text(json.dumps(metrics))
+    assert ("- Training budget: 60 min of wall time for pretraining and fine-tuning (`--budget-min`; the final "
+            "scoring not counted): finetune stopped at epoch 1.5 of 2.") in model_card(cut, "org/genrec-tiny").content
+
+
 def test_card_parses_back_and_its_eval_results_round_trip(trained_run, tmp_path):
     output, _ = trained_run
     card = model_card(output, "org/genrec-tiny")
