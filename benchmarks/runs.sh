@@ -69,6 +69,12 @@ declare -A RUNS=(
   [beauty-random-small-independent-nousers-nopretrain-noitemid-fromend-batch256]="--data $beauty --ids random --item-codes independent --no-users --no-pretrain --no-item-id-embedding --positions-from-end --batch-size 256 --finetune-epochs 20 --prefixes --threads 2"
   # the paper's Table 3 ablation: no pretraining (fine-tuning on prefixes from a random initialisation)
   [beauty-sequential-small-prefixes-nopretrain]="--data $beauty --ids sequential --no-pretrain --finetune-epochs 3 --prefixes --threads 2"
+  # issue 7, the paper's protocol (sequential ids, decimal item tokens, users) on sports and yelp: beauty's recipe
+  # with pretraining and without (the paper's Table 3 ablation), under the 60-minute training budget
+  [sports-sequential-small-prefixes]="--data $data/sports --ids sequential --pretrain-epochs 10 --finetune-epochs 3 --prefixes --budget-min 60 --threads 2"
+  [sports-sequential-small-prefixes-nopretrain]="--data $data/sports --ids sequential --no-pretrain --finetune-epochs 3 --prefixes --budget-min 60 --threads 2"
+  [yelp-sequential-small-prefixes]="--data $data/yelp --ids sequential --pretrain-epochs 10 --finetune-epochs 3 --prefixes --budget-min 60 --threads 2"
+  [yelp-sequential-small-prefixes-nopretrain]="--data $data/yelp --ids sequential --no-pretrain --finetune-epochs 3 --prefixes --budget-min 60 --threads 2"
   # issue 7: the best beauty recipe on the other two data sets, the whole 2-core CPU each
   [sports-random-small-prefixes-collaborative]="--data $data/sports --ids random --item-codes collaborative --pretrain-epochs 10 --finetune-epochs 3 --prefixes --threads 2"
   [yelp-random-small-prefixes-collaborative]="--data $data/yelp --ids random --item-codes collaborative --pretrain-epochs 10 --finetune-epochs 3 --prefixes --threads 2"
