@@ -324,6 +324,9 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
             before = last_eval[f"eval_{SELECTION_METRIC}"]
         if deadline is not None and history and time.perf_counter() >= deadline:
             budget["skipped"].append(stage)  # spent by an earlier stage (the first one always trains)
+            if select and before is not None:
+                selected = {"stage": "pretrain", "checkpoint": None, f"validation_{SELECTION_METRIC}": before,
+                            "note": "fine-tuning skipped: pretraining spent the training budget"}
             continue
         column = "items" if "items" in train_set.column_names else "history"
         train_set = train_set.map(lambda batch, column=column: {"length": [len(x) for x in batch[column]]},

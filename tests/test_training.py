@@ -426,6 +426,7 @@ def test_a_spent_budget_still_leaves_a_complete_run_folder(tiny_data, tmp_path):
                            threads=1, budget_min=1e-6, config_overrides=dict(TINY))
     results = train_genrec(tiny_data, tmp_path, options)
     assert results["budget"]["skipped"] == ["finetune"]
+    assert results["selected_model"]["stage"] == "pretrain" and "budget" in results["selected_model"]["note"]
     assert 0 < results["budget"]["stopped"]["pretrain"] < 1  # a partial first epoch
     assert [log for log in results["history"]["pretrain"] if "eval_ndcg@10" in log]  # it was still validated
     assert json.loads((tmp_path / "metrics.json").read_text())["budget"] == results["budget"]
