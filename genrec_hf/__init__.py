@@ -35,6 +35,7 @@ _LAZY = {
     "GenRecTrainer": "trainer",
     "SetEpochCallback": "trainer",
     "TrainOptions": "training",
+    "WallClockBudget": "training",
     "train_genrec": "training",
     "evaluate_checkpoint": "training",
     "load_p5": "data",

@@ -7,6 +7,7 @@ Model selection uses the validation split only; the test split is scored once, a
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import time
@@ -80,9 +81,36 @@ class WallClockBudget(TrainerCallback):
     from the slowest epoch and the slowest validation so far. Inside an epoch it stops when only the time of one
     validation is left (a host slower than the estimate); the Trainer then still validates and saves the partial
     epoch, which model selection may keep. ``stopped`` records the epoch (fractional) at which it stopped.
+    ``train_genrec`` adds one per stage for ``TrainOptions(budget_min=...)``; with your own Trainer:
+    ``trainer.add_callback(WallClockBudget(time.perf_counter() + 60 * 60))``.
+
+    Example (a clock that moves only when told; epochs of 100 s with 10 s of validation, 250 s in all):
+
+    ```python
+    >>> from transformers import TrainerControl, TrainerState, TrainingArguments
+    >>> now = [0.0]
+    >>> budget = WallClockBudget(deadline=250.0, clock=lambda: now[0])
+    >>> args = TrainingArguments("out", num_train_epochs=5, report_to=[], use_cpu=True)
+    >>> state, control = TrainerState(), TrainerControl()
+    >>> for epoch in (1, 2):
+    ...     budget.on_epoch_begin(args, state, control)
+    ...     now[0] += 100.0
+    ...     state.epoch = float(epoch)
+    ...     budget.on_epoch_end(args, state, control)
+    ...     now[0] += 10.0
+    >>> control.should_training_stop, budget.stopped  # at t=200 a third epoch and its validation would end past 250
+    (True, 2.0)
+    >>> WallClockBudget(deadline=float("nan"))
+    Traceback (most recent call last):
+    ...
+    ValueError: deadline must be a finite clock value, got nan
+
+    ```
     """
 
     def __init__(self, deadline: float, clock: Callable[[], float] = time.perf_counter):
+        if not math.isfinite(deadline):
+            raise ValueError(f"deadline must be a finite clock value, got {deadline}")
         self.deadline = deadline
         self.clock = clock
         self.stopped: float | None = None
