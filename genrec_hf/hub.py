@@ -293,11 +293,11 @@ def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Pat
         training.insert(1, "- No item-ID embedding: an item token's input is its token embedding plus its position "
                            "(the paper adds an item-ID embedding too).")
     budget = metrics.get("budget") or {}
-    if budget:
+    if options.get("budget_min"):
         cut = [f"{stage} stopped at epoch {epoch:g} of {options[f'{stage}_epochs']}"
                for stage, epoch in budget.get("stopped", {}).items()]
         cut += [f"{stage} skipped (the budget was spent)" for stage in budget.get("skipped", [])]
-        training.append(f"- Training budget: {budget['budget_min']:g} min of wall time for pretraining and fine-tuning "
+        training.append(f"- Training budget: {options['budget_min']:g} min of wall time for pretraining and fine-tuning "
                         "(`--budget-min`; the final scoring not counted): "
                         + ("; ".join(cut) if cut else "every epoch fitted") + ".")
     if options["config_overrides"].get("positions_from_end"):

@@ -322,7 +322,7 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
     timings: dict[str, float] = {}
     resumed: dict[str, str] = {}
     deadline = started + options.budget_min * 60 if options.budget_min else None
-    budget: dict[str, Any] = {"budget_min": options.budget_min, "stopped": {}, "skipped": []} if deadline else {}
+    budget: dict[str, Any] = {"stopped": {}, "skipped": []} if deadline else {}  # the minutes: options
 
     stages = []
     if options.pretrain_epochs > 0:

@@ -89,7 +89,8 @@ def test_card_states_where_the_training_budget_stopped_a_stage(trained_run, tmp_
     cut = tmp_path / "cut-run"
     shutil.copytree(output, cut)
     metrics = json.loads((cut / "metrics.json").read_text())
-    metrics["budget"] = {"budget_min": 60, "stopped": {"finetune": 1.5}, "skipped": []}
+    metrics["options"]["budget_min"] = 60
+    metrics["budget"] = {"stopped": {"finetune": 1.5}, "skipped": []}
     (cut / "metrics.json").write_text(json.dumps(metrics))
     assert ("- Training budget: 60 min of wall time for pretraining and fine-tuning (`--budget-min`; the final "
             "scoring not counted): finetune stopped at epoch 1.5 of 2.") in model_card(cut, "org/genrec-tiny").content
