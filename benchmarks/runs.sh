@@ -79,6 +79,12 @@ declare -A RUNS=(
   [sports-sequential-small-prefixes-nopretrain]="--data $data/sports --ids sequential --no-pretrain --finetune-epochs 3 --prefixes --budget-min 60 --threads 2"
   [yelp-sequential-small-prefixes]="--data $data/yelp --ids sequential --pretrain-epochs 10 --finetune-epochs 3 --prefixes --budget-min 60 --threads 2"
   [yelp-sequential-small-prefixes-nopretrain]="--data $data/yelp --ids sequential --no-pretrain --finetune-epochs 3 --prefixes --budget-min 60 --threads 2"
+  # ... and beauty's best sequential recipe (beauty-sequential-small-nousers-nopretrain-fromend) on both, with as many
+  # epochs as fit the budget on the slower host (decimal tokens make the encoder input about 2.4x longer than one
+  # token per item: beauty took 4.9 min per epoch against 2.0), and on beauty with 10 cloze pretraining epochs first
+  [sports-sequential-small-nousers-nopretrain-fromend]="--data $data/sports --ids sequential --no-users --no-pretrain --positions-from-end --finetune-epochs 5 --prefixes --budget-min 60 --threads 2"
+  [yelp-sequential-small-nousers-nopretrain-fromend]="--data $data/yelp --ids sequential --no-users --no-pretrain --positions-from-end --finetune-epochs 6 --prefixes --budget-min 60 --threads 2"
+  [beauty-sequential-small-nousers-fromend]="--data $beauty --ids sequential --no-users --pretrain-epochs 10 --positions-from-end --finetune-epochs 8 --prefixes --budget-min 60 --threads 2"
   # issue 7: the best beauty recipe on the other two data sets, the whole 2-core CPU each
   [sports-random-small-prefixes-collaborative]="--data $data/sports --ids random --item-codes collaborative --pretrain-epochs 10 --finetune-epochs 3 --prefixes --threads 2"
   [yelp-random-small-prefixes-collaborative]="--data $data/yelp --ids random --item-codes collaborative --pretrain-epochs 10 --finetune-epochs 3 --prefixes --threads 2"
