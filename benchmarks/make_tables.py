@@ -135,7 +135,7 @@ def render(results: list[dict], sasrec: list[dict] | None = None) -> str:
                 f"{epochs_cells(group, 'finetune')}{' (prefixes)' if options.get('prefixes') else ''} | "
                 + " | ".join(mean_std([r["test"].get(m) for r in group]) for m in METRICS)
                 + f" | {minutes(statistics.mean(seconds))}"
-                  f"{' (pretraining resumed from a snapshot)' if any(r.get('resumed') for r in group) else ''}"
+                  f"{' (resumed: ' + ', '.join(sorted({s for r in group for s in (r.get('resumed') or {})})) + ')' if any(r.get('resumed') for r in group) else ''}"
                   f" | {machine_label(machine)}, "
                   f"{machine['torch_threads']} threads |")
             for member in group:
