@@ -47,6 +47,14 @@ def test_a_stage_the_budget_cut_short_shows_the_epochs_it_ran(tables):
     assert "| 1 / 11 of 12 (budget), 12 (prefixes) |" in row
 
 
+def test_a_resumed_run_names_the_stage_it_resumed(tables):
+    """A run killed during fine-tuning and resumed must not claim its pretraining was resumed."""
+    resumed = genrec_run("beauty-x", 0, 0.030)
+    resumed["resumed"] = {"finetune": "loaded"}
+    row = next(line for line in tables.render([resumed]).splitlines() if line.startswith("| `beauty-x`"))
+    assert "(resumed: finetune)" in row and "pretraining resumed" not in row
+
+
 def test_the_machine_column_names_the_cpu_model_where_the_run_recorded_it(tables):
     recorded = genrec_run("beauty-new", 0, 0.03)
     recorded["machine"]["cpu_model"] = "AMD EPYC"
