@@ -128,6 +128,7 @@ def render(results: list[dict], sasrec: list[dict] | None = None) -> str:
             label = (f"`{base_name(run['benchmark']['name'])}`"
                      + (f" ({len(group)} seeds: {', '.join(map(str, seeds))})" if len(group) > 1 else ""))
             seconds = [run_seconds(r) for r in group]
+            resumed = sorted({stage for r in group for stage in (r.get("resumed") or {})})
             lines.append(
                 f"| {label} | {run['data']['ids']}"
                 f"{model_inputs(options)} | "
@@ -135,7 +136,7 @@ def render(results: list[dict], sasrec: list[dict] | None = None) -> str:
                 f"{epochs_cells(group, 'finetune')}{' (prefixes)' if options.get('prefixes') else ''} | "
                 + " | ".join(mean_std([r["test"].get(m) for r in group]) for m in METRICS)
                 + f" | {minutes(statistics.mean(seconds))}"
-                  f"{' (resumed: ' + ', '.join(sorted({s for r in group for s in (r.get('resumed') or {})})) + ')' if any(r.get('resumed') for r in group) else ''}"
+                  f"{' (resumed: ' + ', '.join(resumed) + ')' if resumed else ''}"
                   f" | {machine_label(machine)}, "
                   f"{machine['torch_threads']} threads |")
             for member in group:
