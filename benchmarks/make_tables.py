@@ -29,6 +29,8 @@ def model_inputs(options: dict) -> str:
         parts.append("no item-ID embedding")
     if options.get("config_overrides", {}).get("positions_from_end"):
         parts.append("positions from the end")
+    if options.get("config_overrides", {}).get("decoder_start_from_mask"):
+        parts.append("decoder started from the [MASK]")
     return f" ({', '.join(parts)})" if parts else ""
 
 

@@ -68,6 +68,11 @@ declare -A RUNS=(
   # without weight decay at a constant 1e-3, batch 2048): separates what SASRec's settings buy from what its
   # architecture does. A 30-minute probe; the constant rate makes stopping at the budget no worse than any epoch end.
   [beauty-random-small-independent-nousers-nopretrain-noitemid-fromend-sasrechp]="--data $beauty --ids random --item-codes independent --no-users --no-pretrain --no-item-id-embedding --positions-from-end --d-model 64 --dropout 0.5 --attention-dropout 0.5 --weight-decay 0 --lr-scheduler constant --batch-size 2048 --finetune-epochs 60 --budget-min 30 --prefixes --threads 2"
+  # ... with the decoder started from the [MASK] (--decoder-start-from-mask, one change from -noitemid-fromend): the
+  # encoder's state at the [MASK] is added to the decoder's start token. A structural probe after -sasrechp showed
+  # SASRec's lead is not its hyperparameters: BART's decoder starts from the same query for every history and reaches
+  # the history only through cross-attention, where SASRec scores items from the last position's state directly
+  [beauty-random-small-independent-nousers-nopretrain-noitemid-fromend-maskstart]="--data $beauty --ids random --item-codes independent --no-users --no-pretrain --no-item-id-embedding --positions-from-end --decoder-start-from-mask --finetune-epochs 20 --budget-min 60 --prefixes --threads 2"
   # ... with batch 256 at the same learning rate 1e-3 (the batch-256 probe at 2e-3 never left the popularity level;
   # RecBole's SASRec trains at batch 2048 with 1e-3), so 4x fewer optimiser steps per epoch
   [beauty-random-small-independent-nousers-nopretrain-noitemid-fromend-batch256]="--data $beauty --ids random --item-codes independent --no-users --no-pretrain --no-item-id-embedding --positions-from-end --batch-size 256 --finetune-epochs 20 --prefixes --threads 2"

@@ -51,6 +51,8 @@ def _config_overrides(args: argparse.Namespace) -> dict[str, float]:
         overrides["item_id_embedding"] = False
     if getattr(args, "positions_from_end", False):
         overrides["positions_from_end"] = True
+    if getattr(args, "decoder_start_from_mask", False):
+        overrides["decoder_start_from_mask"] = True
     if getattr(args, "layers", None) is not None:
         if args.layers <= 0:
             raise ValueError(f"--layers must be positive, got {args.layers}")
@@ -116,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--positions-from-end", action="store_true",
                        help="count encoder positions from the last token back, so the most recent item always has "
                             "the same position (BART and the paper count from the first)")
+    train.add_argument("--decoder-start-from-mask", action="store_true",
+                       help="add the encoder's state at the [MASK] to the decoder's start token, so the decoder starts "
+                            "from what the encoder read there (BART and the paper start it from a fixed token)")
     train.add_argument("--budget-min", type=float, default=None,
                        help="wall-clock minutes for training (pretraining + fine-tuning with their validations; "
                             "the final scoring is not counted): a stage stops at the epoch end when another "

@@ -303,6 +303,10 @@ def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Pat
     if options["config_overrides"].get("positions_from_end"):
         training.insert(1, "- Encoder positions counted from the end: the `[MASK]` and the most recent item sit at the same "
                            "positions whatever the history's length (BART and the paper count from the first token).")
+    if options["config_overrides"].get("decoder_start_from_mask"):
+        training.insert(1, "- Decoder started from the `[MASK]`: the encoder's state there is added to the decoder's start "
+                           "token, so decoding starts from what the encoder read at the `[MASK]` (BART and the paper "
+                           "start from the same token embedding for every history).")
     if not options.get("users", True):
         training.insert(1, "- Users: none. This is an item-only model: the paper's user token and user-ID embedding "
                            "are left out, so a recommendation depends on the history alone (pass no `user`).")

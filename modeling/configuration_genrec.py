@@ -78,6 +78,11 @@ class GenRecConfig(BartConfig):
         positions_from_end: number encoder positions backwards from the last real token (``[END]``), so the
             ``[MASK]`` and the most recent item sit at the same positions whatever the history's length and
             padding. BART, and the paper, count from the first token.
+        decoder_start_from_mask: add the encoder's state at the ``[MASK]`` to the decoder's start token, so the
+            decoder's first query already holds what the encoder read there (BERT4Rec's readout, inside GenRec's
+            decoder). BART, and the paper, start every decoder from the same token embedding, whatever the
+            history. Needs ``mask_token_id`` and exactly one ``[MASK]`` per input.
+        mask_token_id: the tokenizer's ``[MASK]`` id (set by ``from_preset`` from the tokenizer).
 
     Example:
 
@@ -104,6 +109,8 @@ class GenRecConfig(BartConfig):
     label_smoothing: float = 0.0
     item_id_embedding: bool = True
     positions_from_end: bool = False
+    decoder_start_from_mask: bool = False
+    mask_token_id: int | None = None
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
@@ -120,12 +127,15 @@ class GenRecConfig(BartConfig):
             raise ValueError(
                 f"unknown_id_policy={self.unknown_id_policy!r} is not one of {UNKNOWN_ID_POLICIES}"
             )
-        for name in ("item_id_embedding", "positions_from_end"):
+        for name in ("item_id_embedding", "positions_from_end", "decoder_start_from_mask"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         for name in ("num_users", "num_items"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.decoder_start_from_mask and self.mask_token_id is None:
+            raise ValueError("decoder_start_from_mask reads the encoder state at the [MASK]: set mask_token_id too "
+                             "(from_preset with a tokenizer sets it)")
 
     def to_dict(self) -> dict[str, Any]:
         output = super().to_dict()

@@ -3,7 +3,7 @@
 transformers 5 moved constrained beam search out of the library, so the constraint is a
 ``LogitsProcessor``: a token trie over every item's tokens (then ``[END]``), walked for all beams at
 once with tensor ops (``searchsorted`` over the sorted edge keys), never a Python callback per beam.
-Hub-portable: imports only torch and transformers.
+Hub-portable: imports only torch, transformers and the sibling modeling module.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 from transformers import LogitsProcessor
+
+from .modeling_genrec import mask_states
 
 
 class ItemTrie:
@@ -247,8 +249,10 @@ class BeamSharedDecoder:
     (no dropout); ``tests/test_generation.py`` checks the logits against the library's decoder.
     """
 
-    def __init__(self, model: Any, encoder_states: torch.Tensor, encoder_mask: torch.Tensor):
+    def __init__(self, model: Any, encoder_states: torch.Tensor, encoder_mask: torch.Tensor,
+                 start_states: torch.Tensor | None = None):
         decoder = model.get_decoder()
+        self.start_states = start_states  # (batch, d_model), added to the first token (decoder_start_from_mask)
         self.model, self.decoder = model, decoder
         self.num_heads = model.config.decoder_attention_heads
         self.cross = []
@@ -273,6 +277,9 @@ class BeamSharedDecoder:
         positions = torch.arange(self.length, self.length + new, device=tokens.device)
         hidden = decoder.embed_tokens(tokens.flatten(0, 1)) + decoder.embed_positions.weight[
             positions + decoder.embed_positions.offset]
+        if self.length == 0 and self.start_states is not None:
+            start = self.start_states.to(hidden.dtype).repeat_interleave(beams, dim=0)
+            hidden = torch.cat([hidden[:, :1] + start.unsqueeze(1), hidden[:, 1:]], dim=1)
         hidden = decoder.layernorm_embedding(hidden)  # (batch * beams, new, d_model)
         for index, layer in enumerate(decoder.layers):
             attention = layer.self_attn
@@ -380,7 +387,9 @@ def beam_search_items(
         encoder_states = encode_in_length_buckets(encoder, inputs)
     finally:
         encoder.train(was_training)
-    decoder = BeamSharedDecoder(model, encoder_states, inputs["attention_mask"])
+    start_states = (mask_states(encoder_states, inputs["input_ids"], model.config.mask_token_id)
+                    if getattr(model.config, "decoder_start_from_mask", False) else None)
+    decoder = BeamSharedDecoder(model, encoder_states, inputs["attention_mask"], start_states)
     size = encoder_states.shape[0]
 
     # Decoding starts after the tokens that every item shares: fewer steps, same ranking (those tokens are

@@ -4,7 +4,8 @@
 
 The user and item tables are separate, and row 0 of each is fixed at zero, so tokens that belong to no
 user or item (special tokens, ``[MASK]``, unknown ids) get no ID contribution. The decoder sees token
-embeddings only. Hub-portable: imports only torch, transformers and the sibling config module.
+embeddings only (with ``decoder_start_from_mask``, its start token also gets the encoder state at the
+``[MASK]``). Hub-portable: imports only torch, transformers and the sibling config module.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import math
 import os
 import struct
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -48,6 +50,26 @@ def _check_id_range(ids: torch.Tensor, table: nn.Embedding, name: str) -> None:
             f"{name} contains {bad}, outside 0..{table.num_embeddings - 1}: the model knows "
             f"{table.num_embeddings - 1} {name.split('_')[0]}s (does the tokenizer match the model?)"
         )
+
+
+def mask_states(encoder_states: torch.Tensor, input_ids: torch.Tensor, mask_token_id: int) -> torch.Tensor:
+    """The encoder state at each row's ``[MASK]``, (batch, d_model); a clear error unless every row has one."""
+    is_mask = input_ids == mask_token_id
+    counts = is_mask.sum(1)
+    if not bool((counts == 1).all()):
+        row = int((counts != 1).nonzero()[0, 0])
+        raise ValueError(f"decoder_start_from_mask starts the decoder from the encoder state at the [MASK] (token "
+                         f"{mask_token_id}), and row {row} of input_ids has {int(counts[row])}: every input needs "
+                         f"exactly one (encode histories with append_mask=True, or mask one item)")
+    return encoder_states[is_mask]
+
+
+@dataclass
+class GenRecEncoderOutput(BaseModelOutput):
+    """BART's encoder output plus ``mask_state``: the state at each row's ``[MASK]``, which
+    ``decoder_start_from_mask`` adds to the decoder's start token (``None`` without it)."""
+
+    mask_state: torch.FloatTensor | None = None
 
 
 def damaged_safetensors(folder: str) -> list[str]:
@@ -134,7 +156,15 @@ class GenRecEncoder(BartEncoder):
         if self.config.positions_from_end:
             inputs_embeds = inputs_embeds + self._positions_from_end_correction(attention_mask, inputs_embeds)
         # BART adds the positional embedding and runs the layers.
-        return super().forward(attention_mask=attention_mask, inputs_embeds=inputs_embeds, **kwargs)
+        output = super().forward(attention_mask=attention_mask, inputs_embeds=inputs_embeds, **kwargs)
+        if not self.config.decoder_start_from_mask:
+            return output
+        if input_ids is None:
+            raise ValueError("decoder_start_from_mask finds the [MASK] in input_ids: pass input_ids, not inputs_embeds")
+        if isinstance(output, tuple):
+            output = BaseModelOutput(*output)
+        return GenRecEncoderOutput(**output, mask_state=mask_states(output.last_hidden_state, input_ids,
+                                                                     self.config.mask_token_id))
 
     def _positions_from_end_correction(self, attention_mask: torch.Tensor | None,
                                        inputs_embeds: torch.Tensor) -> torch.Tensor:
@@ -209,17 +239,40 @@ class GenRecModel(_ClearLoadErrors, BartModel):
                 inputs_embeds=inputs_embeds,
                 **kwargs,
             )
+        cache = cache if cache is not None else past_key_values
+        if self.config.decoder_start_from_mask and decoder_inputs_embeds is None:
+            decoder_inputs_embeds = self.decoder_start_embeds(decoder_input_ids, encoder_outputs, cache)
+            decoder_input_ids = None
         return super().forward(
             input_ids=input_ids,
             attention_mask=attention_mask,
             decoder_input_ids=decoder_input_ids,
             decoder_attention_mask=decoder_attention_mask,
             encoder_outputs=encoder_outputs,
-            **{CACHE_ARGUMENT: cache if cache is not None else past_key_values},
+            **{CACHE_ARGUMENT: cache},
             decoder_inputs_embeds=decoder_inputs_embeds,
             use_cache=use_cache,
             **kwargs,
         )
+
+    def decoder_start_embeds(self, decoder_input_ids: torch.LongTensor | None, encoder_outputs: Any,
+                             cache: Any = None) -> torch.Tensor:
+        """The decoder's token embeddings, the first (start) token's plus the encoder state at the ``[MASK]``.
+
+        Only the step that holds the start token gets it: with a non-empty decoder cache, the start token was
+        in an earlier step.
+        """
+        if decoder_input_ids is None:
+            raise ValueError("decoder_start_from_mask needs decoder_input_ids (or labels)")
+        mask_state = getattr(encoder_outputs, "mask_state", None) if not isinstance(encoder_outputs, tuple) else None
+        if mask_state is None:
+            raise ValueError("decoder_start_from_mask needs the encoder output's mask_state: pass encoder_outputs as "
+                             "the GenRecEncoder returns them (return_dict=True), or input_ids instead")
+        embeds = self.decoder.embed_tokens(decoder_input_ids)
+        if cache is None or cache.get_seq_length() == 0:
+            start = nn.functional.pad(mask_state.to(embeds.dtype).unsqueeze(1), (0, 0, 0, embeds.shape[1] - 1))
+            embeds = embeds + start
+        return embeds
 
 
 class GenRecForConditionalGeneration(_ClearLoadErrors, BartForConditionalGeneration):

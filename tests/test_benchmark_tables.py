@@ -81,6 +81,7 @@ def test_history_excluded_scores_sit_beside_the_recorded_ones_for_runs_that_have
      " (one token per item, no users, no item-ID embedding)"),
     ({"item_codes": "independent", "config_overrides": {"positions_from_end": True}},
      " (one token per item, positions from the end)"),
+    ({"config_overrides": {"decoder_start_from_mask": True}}, " (decoder started from the [MASK])"),
 ])
 def test_the_ids_column_names_what_the_model_reads(tables, options, label):
     assert tables.model_inputs(options) == label

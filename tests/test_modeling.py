@@ -342,3 +342,67 @@ def test_a_model_with_positions_from_end_reloads_with_them(tokenizer, tmp_path):
 def test_config_rejects_a_non_boolean_positions_from_end():
     with pytest.raises(ValueError, match="positions_from_end must be True or False, got 1"):
         GenRecConfig(num_items=5, positions_from_end=1)
+
+
+def mask_start_model(tokenizer, decoder_start_from_mask=True):
+    torch.manual_seed(0)
+    return GenRecForConditionalGeneration(GenRecConfig.from_preset(
+        "small", tokenizer, **TINY, decoder_start_from_mask=decoder_start_from_mask)).eval()
+
+
+def test_decoder_start_from_mask_adds_the_mask_state_to_the_start_token_only(tokenizer):
+    """The same weights without the option, fed start embedding + [MASK] state by hand, give the same logits."""
+    model = mask_start_model(tokenizer)
+    plain = mask_start_model(tokenizer, decoder_start_from_mask=False)
+    plain.load_state_dict(model.state_dict())
+    batch = encode(tokenizer, targets=["B0004X", "B0008X"])
+    states = encoder_output(model, batch)
+    mask_state = states[batch["input_ids"] == tokenizer.mask_token_id]
+    decoder_input_ids = model.prepare_decoder_input_ids_from_labels(batch["labels"])
+    embeds = plain.get_decoder().embed_tokens(decoder_input_ids)
+    embeds[:, 0] += mask_state
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    by_hand = plain(**inputs, decoder_inputs_embeds=embeds).logits
+    torch.testing.assert_close(model(**batch).logits, by_hand)
+    assert not torch.allclose(model(**batch).logits, plain(**batch).logits)
+
+
+def test_decoder_start_from_mask_reads_the_mask_where_the_cloze_puts_it(tokenizer):
+    from genrec_hf import ClozeCollator
+
+    model = mask_start_model(tokenizer)
+    batch = ClozeCollator(tokenizer, seed=0)([{"user": "alice", "items": ["B0001X", "B0002X", "B0030X", "B0007X"]}])
+    position = int((batch["input_ids"][0] == tokenizer.mask_token_id).nonzero())
+    assert position < int(batch["attention_mask"][0].sum()) - 2  # not the last item: a cloze in the middle
+    output = model.get_encoder()(**{k: batch[k] for k in ("input_ids", "attention_mask", "user_ids", "item_ids")})
+    torch.testing.assert_close(output.mask_state, output.last_hidden_state[:, position])
+    assert torch.isfinite(model(**batch).loss)
+
+
+def test_decoder_start_from_mask_refuses_an_input_without_a_mask(tokenizer):
+    model = mask_start_model(tokenizer)
+    batch = encode(tokenizer, append_mask=False)
+    with pytest.raises(ValueError, match="row 0 of input_ids has 0: every input needs exactly one"):
+        model.generate(**batch)
+
+
+def test_decoder_start_from_mask_needs_the_mask_token_id():
+    with pytest.raises(ValueError, match="set mask_token_id too"):
+        GenRecConfig(num_items=5, decoder_start_from_mask=True)
+
+
+def test_a_model_started_from_the_mask_reloads_with_it(tokenizer, tmp_path):
+    model = mask_start_model(tokenizer)
+    model.save_pretrained(tmp_path)
+    reloaded = AutoModelForSeq2SeqLM.from_pretrained(tmp_path).eval()
+    assert reloaded.config.decoder_start_from_mask is True
+    assert reloaded.config.mask_token_id == tokenizer.mask_token_id
+    batch = encode(tokenizer, targets=["B0004X", "B0008X"])
+    assert torch.equal(reloaded(**batch).logits, model(**batch).logits)
+
+
+def test_a_tokenizer_with_another_mask_id_does_not_fit_a_model_started_from_the_mask(tokenizer):
+    config = GenRecConfig.from_preset("small", tokenizer, **TINY, decoder_start_from_mask=True)
+    config.mask_token_id = tokenizer.mask_token_id + 1
+    with pytest.raises(ValueError, match="mask_token_id: model"):
+        tokenizer.check_model_config(config)

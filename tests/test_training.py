@@ -271,6 +271,15 @@ def test_positions_from_end_flag_reaches_the_model_config():
     assert _config_overrides(args) == {"label_smoothing": 0.0, "positions_from_end": True}
 
 
+def test_decoder_start_from_mask_flag_reaches_the_model_config():
+    import argparse
+
+    from genrec_hf.cli import _config_overrides
+
+    args = argparse.Namespace(label_smoothing=0.0, dropout=None, decoder_start_from_mask=True)
+    assert _config_overrides(args) == {"label_smoothing": 0.0, "decoder_start_from_mask": True}
+
+
 @pytest.mark.parametrize("value", ["-0.1", "nan"])
 def test_negative_weight_decay_is_refused_before_any_work(tmp_path, capsys, value):
     assert main(["train", "--data", "synthetic", "--output", str(tmp_path / "run"), "--weight-decay", value]) == 2

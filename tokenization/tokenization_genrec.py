@@ -345,6 +345,7 @@ class GenRecTokenizer(PreTrainedTokenizerFast):
             bos_token_id=self.bos_token_id,
             eos_token_id=self.eos_token_id,
             decoder_start_token_id=self.eos_token_id,
+            mask_token_id=self.mask_token_id,
             forced_eos_token_id=self.eos_token_id,
             max_item_tokens=self.max_item_tokens,
             unknown_id_policy=self.unknown_id_policy,
@@ -367,6 +368,9 @@ class GenRecTokenizer(PreTrainedTokenizerFast):
         for name in ("pad_token_id", "eos_token_id"):
             if getattr(config, name, None) != getattr(self, name):
                 problems.append(f"{name}: model {getattr(config, name, None)}, tokenizer {getattr(self, name)}")
+        if getattr(config, "decoder_start_from_mask", False) and config.mask_token_id != self.mask_token_id:
+            problems.append(f"mask_token_id: model {config.mask_token_id}, tokenizer {self.mask_token_id} (the model "
+                            f"starts its decoder from the encoder state at the [MASK])")
         if problems:
             model_from = getattr(config, "_name_or_path", "") or getattr(config, "name_or_path", "")
             tokenizer_from = getattr(self, "name_or_path", "")
