@@ -241,6 +241,9 @@ class GenRecModel(_ClearLoadErrors, BartModel):
             )
         cache = cache if cache is not None else past_key_values
         if self.config.decoder_start_from_mask and decoder_inputs_embeds is None:
+            if decoder_input_ids is None and input_ids is not None:  # BART's default: the input, shifted right
+                decoder_input_ids = shift_tokens_right(input_ids, self.config.pad_token_id,
+                                                       self.config.decoder_start_token_id)
             decoder_inputs_embeds = self.decoder_start_embeds(decoder_input_ids, encoder_outputs, cache)
             decoder_input_ids = None
         return super().forward(

@@ -406,3 +406,14 @@ def test_a_tokenizer_with_another_mask_id_does_not_fit_a_model_started_from_the_
     config.mask_token_id = tokenizer.mask_token_id + 1
     with pytest.raises(ValueError, match="mask_token_id: model"):
         tokenizer.check_model_config(config)
+
+
+def test_the_bare_model_started_from_the_mask_decodes_the_shifted_input_by_default(tokenizer):
+    from transformers.models.bart.modeling_bart import shift_tokens_right
+
+    torch.manual_seed(0)
+    model = GenRecModel(GenRecConfig.from_preset("small", tokenizer, **TINY, decoder_start_from_mask=True)).eval()
+    batch = {k: v for k, v in encode(tokenizer).items() if k != "labels"}
+    shifted = shift_tokens_right(batch["input_ids"], tokenizer.pad_token_id, model.config.decoder_start_token_id)
+    torch.testing.assert_close(model(**batch).last_hidden_state,
+                               model(**batch, decoder_input_ids=shifted).last_hidden_state)
