@@ -116,6 +116,10 @@ declare -A RUNS=(
   # is not started)
   [sports-random-small-independent-nousers-nopretrain-noitemid-fromend-drop03]="--data $data/sports --ids random --item-codes independent --no-users --no-pretrain --no-item-id-embedding --positions-from-end --dropout 0.3 --attention-dropout 0.3 --finetune-epochs 12 --budget-min 60 --prefixes --threads 2"
   [yelp-random-small-independent-nousers-nopretrain-noitemid-fromend-drop03]="--data $data/yelp --ids random --item-codes independent --no-users --no-pretrain --no-item-id-embedding --positions-from-end --dropout 0.3 --attention-dropout 0.3 --finetune-epochs 12 --budget-min 60 --prefixes --threads 2"
+  # ... and with the decoder started from the [MASK] (beauty-...-noitemid-fromend-maskstart, the beauty headline), one
+  # change from the -noitemid-fromend runs above, under the 60-minute training budget
+  [sports-random-small-independent-nousers-nopretrain-noitemid-fromend-maskstart]="--data $data/sports --ids random --item-codes independent --no-users --no-pretrain --no-item-id-embedding --positions-from-end --decoder-start-from-mask --finetune-epochs 12 --budget-min 60 --prefixes --threads 2"
+  [yelp-random-small-independent-nousers-nopretrain-noitemid-fromend-maskstart]="--data $data/yelp --ids random --item-codes independent --no-users --no-pretrain --no-item-id-embedding --positions-from-end --decoder-start-from-mask --finetune-epochs 12 --budget-min 60 --prefixes --threads 2"
 )
 
 name="${1:-}"
