@@ -13,7 +13,7 @@ from genrec_hf import GenRecConfig, ranking_metrics
 from genrec_hf.cli import main
 from genrec_hf.metrics import RANKING_METRIC_PATH
 from genrec_hf.synthetic import synthetic_interactions
-from genrec_hf.trainer import GenRecTrainer
+from genrec_hf.trainer import EpochSeededLengthSampler, GenRecTrainer
 from genrec_hf.training import TrainOptions, train_genrec
 
 from .conftest import TINY
@@ -440,3 +440,24 @@ def test_a_spent_budget_still_leaves_a_complete_run_folder(tiny_data, tmp_path):
     assert [log for log in results["history"]["pretrain"] if "eval_ndcg@10" in log]  # it was still validated
     assert json.loads((tmp_path / "metrics.json").read_text())["budget"] == results["budget"]
     assert (tmp_path / "checkpoint" / "model.safetensors").is_file()
+
+
+def test_epoch_batches_come_from_a_plain_list_of_lengths_in_the_datasets_order():
+    # datasets 4+ hands the Trainer a lazy Column; indexing it per example cost 25 s an epoch on beauty
+    rows = Dataset.from_dict({"length": [5, 1, 9, 3, 7, 2, 8, 4, 6, 10]}).shuffle(seed=1)
+    lengths = [row["length"] for row in rows]
+    sampler = EpochSeededLengthSampler(4, lengths=rows["length"], seed=0)
+    assert type(sampler.lengths) is list and sampler.lengths == lengths
+    assert list(sampler) == list(EpochSeededLengthSampler(4, lengths=lengths, seed=0))
+
+
+def test_the_trainer_samples_training_batches_from_plain_lengths(model, tokenizer, tmp_path):
+    rows = Dataset.from_dict({"history": [["i1"], ["i1", "i2"], ["i2", "i3", "i1"]], "target": ["i2", "i3", "i2"]})
+    rows = rows.map(lambda row: {"length": len(row["history"])})
+    trainer = GenRecTrainer(model=model, processing_class=tokenizer, train_dataset=rows,
+                            args=Seq2SeqTrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True,
+                                                          train_sampling_strategy="group_by_length",
+                                                          remove_unused_columns=False))
+    sampler = trainer._get_train_sampler(rows)
+    assert isinstance(sampler, EpochSeededLengthSampler)
+    assert type(sampler.lengths) is list and sampler.lengths == [1, 2, 3]
