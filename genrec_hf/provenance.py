@@ -17,17 +17,21 @@ LIBRARIES = ("genrec-hf", "torch", "transformers", "tokenizers", "datasets", "hu
 
 
 def git_commit(cwd: str | Path | None = None) -> str | None:
-    """The current commit (with ``-dirty`` if the tree has uncommitted changes), or None outside git."""
+    """The current commit (with ``-dirty`` if the tree has uncommitted changes).
+
+    Outside git (an installed wheel, a copied tree on a GPU machine) it is ``GENREC_GIT_COMMIT`` if set, else None.
+    """
     cwd = Path(cwd or Path(__file__).resolve().parent)
+    given = os.environ.get("GENREC_GIT_COMMIT") or None
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
         if commit.returncode != 0:
-            return None
+            return given
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
                                capture_output=True, text=True, timeout=10).stdout.strip()
         return commit.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
-        return None
+        return given
 
 
 def cpu_model(cpuinfo: str | Path = "/proc/cpuinfo") -> str | None:

@@ -2,7 +2,7 @@
 
 import platform
 
-from genrec_hf.provenance import cpu_model, environment
+from genrec_hf.provenance import cpu_model, environment, git_commit
 
 
 def test_cpu_model_is_read_from_cpuinfo(tmp_path):
@@ -19,3 +19,18 @@ def test_cpu_model_falls_back_to_the_platform_without_cpuinfo(tmp_path):
 def test_every_results_file_records_the_cpu_model_beside_the_core_count():
     machine = environment()["machine"]
     assert machine["cpu_model"] == cpu_model() and machine["cpus"] >= 1
+
+
+def test_a_tree_outside_git_records_the_commit_it_was_given(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENREC_GIT_COMMIT", "0123abc")
+    assert git_commit(tmp_path) == "0123abc"
+
+
+def test_a_tree_outside_git_without_a_given_commit_records_none(tmp_path, monkeypatch):
+    monkeypatch.delenv("GENREC_GIT_COMMIT", raising=False)
+    assert git_commit(tmp_path) is None
+
+
+def test_a_git_checkout_records_its_own_commit_not_the_given_one(monkeypatch):
+    monkeypatch.setenv("GENREC_GIT_COMMIT", "0123abc")
+    assert git_commit() != "0123abc"
