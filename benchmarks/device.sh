@@ -10,7 +10,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-device-out}"
 mkdir -p "$out"
-export PYTHONUNBUFFERED=1 TQDM_MININTERVAL=20 OMP_NUM_THREADS="${OMP_NUM_THREADS:-4}"
+# PYTHONSAFEPATH: the checkout's genrec_hf/ folder must not shadow the installed package (its modeling/ lies elsewhere)
+export PYTHONSAFEPATH=1 PYTHONUNBUFFERED=1 TQDM_MININTERVAL=20 OMP_NUM_THREADS="${OMP_NUM_THREADS:-4}"
 log="$out/device.log"
 {
   if compgen -G ".whl/*.whl" >/dev/null; then
