@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU runs on a lent accelerator machine (see the README's Results): `bash benchmarks/device.sh NAME [NAME ...]`
 # installs the wheels carried in .whl/ (genrec-hf's own and what the machine lacks), checks the whole path on CUDA
-# with a one-epoch quickstart (training, beam search, pipeline), then runs the named benchmarks/runs.sh entries
+# with tests/test_gpu.py and a one-epoch quickstart (training, beam search, pipeline), then runs the named benchmarks/runs.sh entries
 # side by side on the one GPU (small models leave it mostly idle, so they share it), each with OMP_NUM_THREADS
 # threads. The result JSONs, curves and logs are packed into $OUT/results.tar (or ./device-out without $OUT).
 # Data come from GENREC_DATA_ROOT (the shared data are not beside the checkout there: copy them to an ignored
@@ -26,18 +26,15 @@ log="$out/device.log"
   python3 -c "import torch, transformers, datasets, genrec_hf; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'transformers', transformers.__version__, 'datasets', datasets.__version__, 'genrec-hf', genrec_hf.__version__)" \
     || exit 1
   started=$SECONDS
-  # the smoke check: a failure here stops before the long runs spend the device time
+  # the GPU tests, from a copy: pytest puts the tests' parent folder on sys.path, where genrec_hf/ would shadow
+  rm -rf /tmp/gpu-tests && mkdir -p /tmp/gpu-tests && cp -r tests /tmp/gpu-tests/
+  (cd /tmp/gpu-tests && timeout 300 python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py) >"$out/gpu-tests.log" 2>&1 \
+    || { echo "GPU tests failed:"; tail -40 "$out/gpu-tests.log"; exit 1; }
+  tail -1 "$out/gpu-tests.log"
+  # a whole run in small: a failure here (or in the tests) stops before the long runs spend the device time
   timeout 180 python3 -m genrec_hf quickstart --output /tmp/smoke --epochs 1 >"$out/smoke.log" 2>&1 \
     || { echo "quickstart on the GPU failed:"; tail -40 "$out/smoke.log"; exit 1; }
   tail -8 "$out/smoke.log"
-  python3 - <<'EOF' || { echo "pipeline on cuda failed"; exit 1; }
-from transformers import pipeline
-import genrec_hf  # noqa: F401
-rec = pipeline("genrec", model="/tmp/smoke/checkpoint", device=0)
-assert rec.model.device.type == "cuda", rec.model.device
-history = [rec.tokenizer.id_to_item(i) for i in (1, 2, 3)]
-print("pipeline on", rec.model.device, history, "->", rec(history, top_k=3))
-EOF
   echo "smoke check: $((SECONDS - started)) s"
   pids=()
   for name in "$@"; do

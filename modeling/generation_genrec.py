@@ -144,8 +144,9 @@ class ExcludedItems:
             unique = sorted(set(int(i) for i in excluded))
             rows.extend([row] * len(unique))
             items.extend(unique)
-        rows_t = torch.tensor(rows, dtype=torch.long)
-        items_t = torch.tensor(items, dtype=torch.long)
+        device = trie.item_paths.device  # built beside the trie: mixing devices is an error on a GPU
+        rows_t = torch.tensor(rows, dtype=torch.long, device=device)
+        items_t = torch.tensor(items, dtype=torch.long, device=device)
         if len(items) and (int(items_t.min()) < 1 or int(items_t.max()) >= trie.item_paths.shape[0]):
             raise ValueError(f"excluded item ids must be in 1..{trie.item_paths.shape[0] - 1}")
         num_items = trie.item_paths.shape[0]
