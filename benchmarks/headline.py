@@ -1,7 +1,7 @@
 """The headline run of a data set under an id protocol: the recorded run with the best VALIDATION NDCG@10.
 
 Chosen on validation only, never on test, so picking the run that is shown is itself honest model selection.
-Only runs that kept to the issue's 60-minute budget are candidates (``--budget-min``). The budget is the issue's
+Only runs that kept to the issue's 60-minute budget on the CPU are candidates (``--budget-min``; runs on a GPU are not). The budget is the issue's
 "pretraining + fine-tuning": a run's set-up, pretraining and fine-tuning time with their per-epoch validations, not
 the final scoring of the selected model (SASRec's budget in ``sasrec_recbole.py`` is counted the same way).
 Prints the run's name.
@@ -35,6 +35,8 @@ def candidates(dataset: str, ids: str, budget_min: float, results: Path = RESULT
             continue
         if training_seconds(result) > budget_min * 60 or result.get("resumed"):
             continue  # over budget, or its clock was interrupted
+        if result.get("machine", {}).get("accelerator"):
+            continue  # the budget is on the 2-core CPU; a GPU minute is not one of those
         runs.append(result)
     return runs
 

@@ -21,8 +21,10 @@ ITEM_SPELLING = {"collaborative": "collaborative codes", "independent": "one tok
 
 
 def model_inputs(options: dict) -> str:
-    """What beside the id protocol a run's model reads: its item spelling and whether it sees users."""
-    parts = [ITEM_SPELLING[options["item_codes"]]] if options.get("item_codes") in ITEM_SPELLING else []
+    """What beside the id protocol a run's model reads: its size where not small, its item spelling, whether it sees
+    users."""
+    parts = [f"{options['preset']} size"] if options.get("preset", "small") != "small" else []
+    parts += [ITEM_SPELLING[options["item_codes"]]] if options.get("item_codes") in ITEM_SPELLING else []
     if not options.get("users", True):
         parts.append("no users")
     if options.get("config_overrides", {}).get("item_id_embedding") is False:
@@ -53,9 +55,11 @@ def fmt(value: float | None) -> str:
 
 
 def machine_label(machine: dict) -> str:
-    """"2 CPUs" and, where the run recorded it, the CPU model: hosts of one machine type differ in speed."""
+    """"2 CPUs" and, where the run recorded it, the CPU model: hosts of one machine type differ in speed. A run on
+    an accelerator names it first."""
     model = machine.get("cpu_model")
-    return f"{machine['cpus']} CPUs" + (f" ({model})" if model else "")
+    cpus = f"{machine['cpus']} CPUs" + (f" ({model})" if model else "")
+    return f"{machine['accelerator']} + {cpus}" if machine.get("accelerator") else cpus
 
 
 def minutes(seconds: float | None) -> str:
@@ -222,6 +226,8 @@ def render_time_to_quality(results: list[dict], sasrec: list[dict], write_plots:
     """Wall time each run needed to reach fixed validation NDCG@10 levels, and a plot of the curves."""
     by_data: dict[str, list[tuple[str, dict, list[tuple[float, float]]]]] = {}
     for run in results:
+        if run["machine"].get("accelerator"):
+            continue  # its clock is not this CPU's: the comparison is with SASRec on the same CPU
         curve = quality_curve(run)
         if curve:
             by_data.setdefault(dataset_name(run), []).append((f"GenRec `{run['benchmark']['name']}`", run, curve))

@@ -64,6 +64,21 @@ def test_the_machine_column_names_the_cpu_model_where_the_run_recorded_it(tables
     assert rows["| `beauty-old`"].endswith("| 2 CPUs, 2 threads |")
 
 
+def test_the_machine_column_names_the_accelerator_of_a_gpu_run(tables):
+    gpu = genrec_run("beauty-gpu", 0, 0.03)
+    gpu["machine"].update(cpus=16, accelerator="NVIDIA H200", torch_threads=4)
+    (row,) = [line for line in tables.render([gpu]).splitlines() if line.startswith("| `beauty-gpu`")]
+    assert row.endswith("| NVIDIA H200 + 16 CPUs, 4 threads |")
+
+
+def test_time_to_quality_leaves_out_runs_on_an_accelerator(tables):
+    evals = [("pretrain", 60.0, 0.005), ("finetune", 30.0, 0.012)]
+    gpu = genrec_run("beauty-gpu", 0, 0.03, evals)
+    gpu["machine"]["accelerator"] = "NVIDIA H200"
+    text = tables.render_time_to_quality([gpu, genrec_run("beauty-cpu", 0, 0.03, evals)], [], write_plots=False)
+    assert "`beauty-cpu`" in text and "`beauty-gpu`" not in text
+
+
 def test_history_excluded_scores_sit_beside_the_recorded_ones_for_runs_that_have_them(tables):
     with_both = [genrec_run("beauty-x", seed, 0.030 + seed / 1000) for seed in (0, 1)]
     for run in with_both:
@@ -82,6 +97,8 @@ def test_history_excluded_scores_sit_beside_the_recorded_ones_for_runs_that_have
     ({"item_codes": "independent", "config_overrides": {"positions_from_end": True}},
      " (one token per item, positions from the end)"),
     ({"config_overrides": {"decoder_start_from_mask": True}}, " (decoder started from the [MASK])"),
+    ({"preset": "small"}, ""),
+    ({"preset": "bart-base", "item_codes": "independent"}, " (bart-base size, one token per item)"),
 ])
 def test_the_ids_column_names_what_the_model_reads(tables, options, label):
     assert tables.model_inputs(options) == label
@@ -158,6 +175,13 @@ def test_runs_over_the_budget_or_resumed_cannot_be_the_headline(headline, tmp_pa
     assert headline("beauty", "random", results=tmp_path) == "beauty-ok"
     with pytest.raises(SystemExit, match="no recorded sequential-id run of beauty"):
         headline("beauty", "sequential", results=tmp_path)
+
+
+def test_a_run_on_a_gpu_cannot_be_the_headline_of_the_cpu_budget(headline, tmp_path):
+    write_run(tmp_path, "beauty-gpu", validation=0.09, test=0.09,
+              machine={"cpus": 16, "torch_threads": 4, "accelerator": "NVIDIA H200"})
+    write_run(tmp_path, "beauty-cpu", validation=0.01, test=0.01)
+    assert headline("beauty", "random", results=tmp_path) == "beauty-cpu"
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["--chek"], ["--check", "extra"]])
