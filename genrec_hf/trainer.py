@@ -160,6 +160,26 @@ class GenRecTrainer(Seq2SeqTrainer):
         self._train_started = time.perf_counter()  # evaluation logs carry the wall time since this moment
         return super().train(*args, **kwargs)
 
+    def _issue_warnings_after_load(self, load_result: Any) -> None:
+        """Keep transformers from calling tied weights missing when it loads the best checkpoint.
+
+        safetensors stores a tied tensor once, so ``load_best_model_at_end`` finds the encoder's and decoder's
+        token embeddings and ``lm_head`` "missing" and warns that they were not loaded (transformers #27972,
+        #29128), though they share the loaded ``model.shared`` tensor. Only keys still sharing their source's
+        storage are dropped from the warning; a broken tie is still reported.
+        """
+        model = self.accelerator.unwrap_model(self.model)
+        tied = getattr(model, "all_tied_weights_keys", None) or {}
+        parameters = dict(model.named_parameters(remove_duplicate=False))
+
+        def still_tied(key: str) -> bool:
+            source = tied.get(key)
+            return (source is not None and source not in load_result.missing_keys and key in parameters
+                    and source in parameters and parameters[key].data_ptr() == parameters[source].data_ptr())
+
+        missing = [key for key in load_result.missing_keys if not still_tied(key)]
+        super()._issue_warnings_after_load(load_result._replace(missing_keys=missing))
+
     def _get_train_sampler(self, train_dataset: Dataset | None = None) -> Any:
         sampler = super()._get_train_sampler(train_dataset)
         if type(sampler) is LengthGroupedSampler:  # the same batches, in an order seeded by epoch

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import evaluate
 import pytest
@@ -461,3 +462,42 @@ def test_the_trainer_samples_training_batches_from_plain_lengths(model, tokenize
     sampler = trainer._get_train_sampler(rows)
     assert isinstance(sampler, EpochSeededLengthSampler)
     assert type(sampler.lengths) is list and sampler.lengths == [1, 2, 3]
+
+
+class _Warnings(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def trainer_warnings():
+    handler, logger = _Warnings(), logging.getLogger("transformers.trainer")
+    logger.addHandler(handler)
+    yield handler.messages
+    logger.removeHandler(handler)
+
+
+def test_loading_the_best_checkpoint_does_not_call_the_tied_embeddings_missing(tiny_data, tmp_path, trainer_warnings):
+    options = TrainOptions(pretrain_epochs=1, finetune_epochs=2, batch_size=16, max_length=64, eval_users=10,
+                           threads=1, config_overrides=dict(TINY))
+    train_genrec(tiny_data, tmp_path, options)
+    assert not [m for m in trainer_warnings if "missing keys" in m]
+
+
+def test_a_weight_that_really_was_not_loaded_is_still_reported(model, tokenizer, tmp_path, trainer_warnings):
+    from torch.nn.modules.module import _IncompatibleKeys
+
+    trainer = GenRecTrainer(model=model, args=Seq2SeqTrainingArguments(output_dir=str(tmp_path), report_to=[]),
+                            processing_class=tokenizer)
+    tied = ["model.encoder.embed_tokens.weight", "model.decoder.embed_tokens.weight", "lm_head.weight"]
+    trainer._issue_warnings_after_load(_IncompatibleKeys(tied, []))
+    assert trainer_warnings == []
+    trainer._issue_warnings_after_load(_IncompatibleKeys(["model.shared.weight", *tied], []))  # the source itself
+    trainer._issue_warnings_after_load(_IncompatibleKeys(["model.encoder.layers.0.fc1.weight"], []))
+    assert len(trainer_warnings) == 2
+    assert all(key in trainer_warnings[0] for key in ["model.shared.weight", *tied])
+    assert "fc1" in trainer_warnings[1]
