@@ -1,18 +1,24 @@
-"""The headline run of a data set under an id protocol: the recorded run with the best VALIDATION NDCG@10.
+"""The headline run of a data set under an id protocol, chosen on VALIDATION NDCG@10, never on test.
 
-Chosen on validation only, never on test, so picking the run that is shown is itself honest model selection.
-Only runs that kept to the issue's 60-minute budget on the CPU are candidates (``--budget-min``; runs on a GPU are not). The budget is the issue's
-"pretraining + fine-tuning": a run's set-up, pretraining and fine-tuning time with their per-epoch validations, not
-the final scoring of the selected model (SASRec's budget in ``sasrec_recbole.py`` is counted the same way).
-Prints the run's name.
+Runs of one recipe differ only by seed (``NAME``, ``NAME-seedN``). The headline recipe is the one with the best
+mean validation NDCG@10 over its seeds, among recipes with at least ``--min-seeds`` seeds (the issue asks for 3 on
+headline rows, so a lucky single seed cannot win); the headline run is that recipe's seed with the best validation
+score (the one to publish; its card carries the recipe's mean ± std). Only runs that kept to the issue's 60-minute
+budget on the CPU are counted (``--budget-min``; runs on a GPU are not). The budget is the issue's "pretraining +
+fine-tuning": a run's set-up, pretraining and fine-tuning time with their per-epoch validations, not the final
+scoring of the selected model (SASRec's budget in ``sasrec_recbole.py`` is counted the same way). Prints the run's
+name.
 
-    python benchmarks/headline.py beauty random     # -> beauty-random-small-...
+    python benchmarks/headline.py beauty random                    # -> beauty-random-small-...-seed2
+    python benchmarks/headline.py beauty sequential --min-seeds 1  # one-seed recipes compete too
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
+import statistics
 import sys
 from pathlib import Path
 
@@ -25,6 +31,18 @@ def training_seconds(result: dict) -> float:
     return timings["total_s"] - timings.get("evaluate_s", 0.0)
 
 
+def within_budget(result: dict, budget_min: float) -> bool:
+    """Whether a run kept to the budget: by its recorded training time, or, where a later process only loaded its
+    finished stages (to rescore them after a kill), by the ``--budget-min`` that stopped its one training process.
+    A run whose training itself was resumed has no clock to check (each process timed only its own part)."""
+    resumed = result.get("resumed") or {}
+    if not resumed:
+        return training_seconds(result) <= budget_min * 60
+    limit = result.get("options", {}).get("budget_min")
+    return (all(how == "loaded the finished stage" for how in resumed.values())
+            and limit is not None and limit <= budget_min)
+
+
 def candidates(dataset: str, ids: str, budget_min: float, results: Path = RESULTS) -> list[dict]:
     runs = []
     for path in sorted(results.glob("*.json")):
@@ -33,19 +51,33 @@ def candidates(dataset: str, ids: str, budget_min: float, results: Path = RESULT
             continue
         if Path(result["data"]["source"]).parent.name != dataset or result["data"]["ids"] != ids:
             continue
-        if training_seconds(result) > budget_min * 60 or result.get("resumed"):
-            continue  # over budget, or its clock was interrupted
+        if not within_budget(result, budget_min):
+            continue
         if result.get("machine", {}).get("accelerator"):
             continue  # the budget is on the 2-core CPU; a GPU minute is not one of those
         runs.append(result)
     return runs
 
 
-def headline(dataset: str, ids: str, budget_min: float = 60, results: Path = RESULTS) -> str:
+def recipe(name: str) -> str:
+    """``NAME-seed3`` -> ``NAME``: the runs of one recipe under different seeds."""
+    return re.sub(r"-seed\d+$", "", name)
+
+
+def headline(dataset: str, ids: str, budget_min: float = 60, results: Path = RESULTS, min_seeds: int = 3) -> str:
     runs = candidates(dataset, ids, budget_min, results)
     if not runs:
         raise SystemExit(f"no recorded {ids}-id run of {dataset} within {budget_min:g} minutes in {results}")
-    return max(runs, key=lambda r: r["validation"]["ndcg@10"])["benchmark"]["name"]
+    recipes: dict[str, list[dict]] = {}
+    for run in runs:
+        recipes.setdefault(recipe(run["benchmark"]["name"]), []).append(run)
+    eligible = {name: seeds for name, seeds in recipes.items() if len(seeds) >= min_seeds}
+    if not eligible:
+        most = max(len(seeds) for seeds in recipes.values())
+        raise SystemExit(f"no {ids}-id recipe of {dataset} has {min_seeds} seeds within {budget_min:g} minutes "
+                         f"(the most is {most}): bash benchmarks/runs.sh NAME SEED")
+    best = max(eligible.values(), key=lambda seeds: statistics.mean(r["validation"]["ndcg@10"] for r in seeds))
+    return max(best, key=lambda r: r["validation"]["ndcg@10"])["benchmark"]["name"]
 
 
 def main(argv: list[str]) -> int:
@@ -53,8 +85,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("dataset")
     parser.add_argument("ids", choices=("random", "sequential"))
     parser.add_argument("--budget-min", type=float, default=60)
+    parser.add_argument("--min-seeds", type=int, default=3, help="seeds a recipe needs to compete (default 3)")
     args = parser.parse_args(argv)
-    print(headline(args.dataset, args.ids, args.budget_min))
+    if args.min_seeds < 1:
+        parser.error(f"--min-seeds must be at least 1, got {args.min_seeds}")
+    print(headline(args.dataset, args.ids, args.budget_min, min_seeds=args.min_seeds))
     return 0
 
 

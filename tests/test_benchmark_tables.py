@@ -158,30 +158,73 @@ def write_run(folder: Path, name: str, validation: float, test: float, total_s: 
 def test_the_headline_run_is_chosen_on_validation_never_on_test(headline, tmp_path):
     write_run(tmp_path, "beauty-a", validation=0.030, test=0.020)
     write_run(tmp_path, "beauty-b", validation=0.025, test=0.050)
-    assert headline("beauty", "random", results=tmp_path) == "beauty-a"
+    assert headline("beauty", "random", results=tmp_path, min_seeds=1) == "beauty-a"
 
 
 def test_the_budget_counts_training_not_the_final_scoring(headline, tmp_path):
     """The issue's 60 minutes are pretraining + fine-tuning: 55 min of training and 7 of scoring is in budget."""
     write_run(tmp_path, "beauty-scored-slowly", validation=0.05, test=0.05, total_s=62 * 60, evaluate_s=7 * 60)
     write_run(tmp_path, "beauty-weaker", validation=0.01, test=0.01)
-    assert headline("beauty", "random", results=tmp_path) == "beauty-scored-slowly"
+    assert headline("beauty", "random", results=tmp_path, min_seeds=1) == "beauty-scored-slowly"
 
 
 def test_runs_over_the_budget_or_resumed_cannot_be_the_headline(headline, tmp_path):
     write_run(tmp_path, "beauty-slow", validation=0.09, test=0.09, total_s=62 * 60, evaluate_s=60.0)
     write_run(tmp_path, "beauty-resumed", validation=0.08, test=0.08, resumed={"pretrain": "loaded"})
     write_run(tmp_path, "beauty-ok", validation=0.01, test=0.01)
-    assert headline("beauty", "random", results=tmp_path) == "beauty-ok"
+    assert headline("beauty", "random", results=tmp_path, min_seeds=1) == "beauty-ok"
     with pytest.raises(SystemExit, match="no recorded sequential-id run of beauty"):
-        headline("beauty", "sequential", results=tmp_path)
+        headline("beauty", "sequential", results=tmp_path, min_seeds=1)
 
 
 def test_a_run_on_a_gpu_cannot_be_the_headline_of_the_cpu_budget(headline, tmp_path):
     write_run(tmp_path, "beauty-gpu", validation=0.09, test=0.09,
               machine={"cpus": 16, "torch_threads": 4, "accelerator": "NVIDIA H200"})
     write_run(tmp_path, "beauty-cpu", validation=0.01, test=0.01)
-    assert headline("beauty", "random", results=tmp_path) == "beauty-cpu"
+    assert headline("beauty", "random", results=tmp_path, min_seeds=1) == "beauty-cpu"
+
+
+def test_the_headline_recipe_needs_three_seeds_so_one_lucky_seed_cannot_win(headline, tmp_path):
+    write_run(tmp_path, "beauty-lucky", validation=0.09, test=0.09)
+    for seed, validation in enumerate([0.030, 0.034, 0.032]):
+        write_run(tmp_path, "beauty-steady" + (f"-seed{seed}" if seed else ""), validation=validation, test=0.01)
+    assert headline("beauty", "random", results=tmp_path) == "beauty-steady-seed1"
+    assert headline("beauty", "random", results=tmp_path, min_seeds=1) == "beauty-lucky"
+
+
+def test_the_headline_recipe_is_the_best_on_mean_validation_not_on_its_best_seed(headline, tmp_path):
+    for seed, validation in enumerate([0.040, 0.020, 0.020]):
+        write_run(tmp_path, "beauty-spiky" + (f"-seed{seed}" if seed else ""), validation=validation, test=0.01)
+    for seed, validation in enumerate([0.030, 0.031, 0.032]):
+        write_run(tmp_path, "beauty-steady" + (f"-seed{seed}" if seed else ""), validation=validation, test=0.01)
+    assert headline("beauty", "random", results=tmp_path) == "beauty-steady-seed2"
+
+
+def test_without_a_recipe_of_enough_seeds_the_headline_says_what_to_run(headline, tmp_path):
+    write_run(tmp_path, "beauty-a", validation=0.03, test=0.03)
+    write_run(tmp_path, "beauty-a-seed1", validation=0.03, test=0.03)
+    with pytest.raises(SystemExit, match=r"no random-id recipe of beauty has 3 seeds .* \(the most is 2\)"):
+        headline("beauty", "random", results=tmp_path)
+
+
+def test_a_run_rescored_after_a_kill_keeps_the_budget_its_training_process_enforced(headline, tmp_path):
+    """Its later process only loaded the finished stage (the timings it recorded are that process's, near 0)."""
+    options = {"seed": 1, "pretrain_epochs": 1, "finetune_epochs": 1, "budget_min": 60}
+    write_run(tmp_path, "beauty-rescored", validation=0.05, test=0.05, total_s=0.0, evaluate_s=0.0,
+              resumed={"finetune": "loaded the finished stage"}, options=options)
+    write_run(tmp_path, "beauty-unbounded", validation=0.06, test=0.06, total_s=0.0, evaluate_s=0.0,
+              resumed={"finetune": "loaded the finished stage"})
+    write_run(tmp_path, "beauty-resumed-mid-training", validation=0.07, test=0.07,
+              resumed={"finetune": "resumed from checkpoint-400"}, options=options)
+    write_run(tmp_path, "beauty-weaker", validation=0.01, test=0.01)
+    assert headline("beauty", "random", results=tmp_path, min_seeds=1) == "beauty-rescored"
+
+
+def test_headline_command_refuses_fewer_than_one_seed(tmp_path, capsys):
+    module = benchmark_module("headline")
+    with pytest.raises(SystemExit):
+        module.main(["beauty", "random", "--min-seeds", "0"])
+    assert "--min-seeds must be at least 1" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["--chek"], ["--check", "extra"]])
