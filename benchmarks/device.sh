@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GPU runs on a lent accelerator machine (see the README's Results): `bash benchmarks/device.sh NAME [NAME ...]`
-# installs the wheels carried in .whl/ (genrec-hf's own and what the machine lacks), checks the whole path on CUDA
+# installs the wheels carried in .whl/ (or GENREC_WHEELS; genrec-hf's own and what the machine lacks), checks the whole path on CUDA
 # with tests/test_gpu.py and a one-epoch quickstart (training, beam search, pipeline), then runs the named benchmarks/runs.sh entries
 # side by side on the one GPU (small models leave it mostly idle, so they share it), each with OMP_NUM_THREADS
 # threads. The result JSONs, curves and logs are packed into $OUT/results.tar (or ./device-out without $OUT).
@@ -10,12 +10,16 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-device-out}"
 mkdir -p "$out"
+for name in "$@"; do  # a typo must not cost the device minutes of the checks below
+  RUNS_DRY=1 bash benchmarks/runs.sh "$name" >/dev/null || { echo "device.sh: unknown run $name" >&2; exit 2; }
+done
 # PYTHONSAFEPATH: the checkout's genrec_hf/ folder must not shadow the installed package (its modeling/ lies elsewhere)
 export PYTHONSAFEPATH=1 PYTHONUNBUFFERED=1 TQDM_MININTERVAL=20 OMP_NUM_THREADS="${OMP_NUM_THREADS:-4}"
 log="$out/device.log"
 {
-  if compgen -G ".whl/*.whl" >/dev/null; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+  wheels="${GENREC_WHEELS:-.whl}"
+  if compgen -G "$wheels/*.whl" >/dev/null; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$wheels"/*.whl \
       || { echo "wheel install failed"; exit 1; }
     export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
   fi
@@ -49,7 +53,7 @@ log="$out/device.log"
   for name in "$@"; do
     for f in "benchmarks/results/$name.json" "benchmarks/results/$name.png"; do [[ -f "$f" ]] && files+=("$f"); done
   done
-  tar -cf "$out/results.tar" "${files[@]}" 2>/dev/null || true
+  tar -cf "$out/results.tar" --files-from /dev/null "${files[@]}"  # empty when no run left a result
   for name in "$@"; do gzip -f "$out/$name.log"; done
   exit $status
 } 2>&1 | tee "$log"

@@ -49,3 +49,27 @@ def test_a_seed_renames_the_run_and_seeds_model_and_renumbering():
 def test_unknown_run_or_bad_seed_is_refused(args, message):
     printed = runs_sh(*args)
     assert printed.returncode == 2 and message in printed.stderr
+
+
+DEVICE = ROOT / "benchmarks" / "device.sh"
+
+
+def test_device_script_refuses_an_unknown_run_before_any_check(tmp_path):
+    result = subprocess.run(["bash", str(DEVICE), "beauty-random-small", "no-such-run"], capture_output=True,
+                            text=True, cwd=ROOT, env={**os.environ, "OUT": str(tmp_path)}, timeout=60)
+    assert result.returncode == 2 and "device.sh: unknown run no-such-run" in result.stderr
+    assert not (tmp_path / "device.log").exists()
+
+
+def test_device_script_checks_and_packs_on_a_machine_without_a_gpu(tmp_path):
+    """The GPU tests skip, the one-epoch quickstart runs on the CPU, and the (empty) results are packed: the script
+    a lent GPU machine runs cannot rot between the sessions that have one."""
+    result = subprocess.run(["bash", str(DEVICE)], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                            env={**os.environ, "OUT": str(tmp_path / "out"), "OMP_NUM_THREADS": "1",
+                                 "GENREC_WHEELS": str(tmp_path)})  # none: the package is installed here
+    tmp_path = tmp_path / "out"
+    log = (tmp_path / "device.log").read_text()
+    assert result.returncode == 0, log
+    assert "skipped" in (tmp_path / "gpu-tests.log").read_text()
+    assert "checkpoint, metrics.json and training_curves.png in /tmp/smoke" in log
+    assert (tmp_path / "results.tar").exists()
