@@ -32,15 +32,21 @@ def training_seconds(result: dict) -> float:
 
 
 def within_budget(result: dict, budget_min: float) -> bool:
-    """Whether a run kept to the budget: by its recorded training time, or, where a later process only loaded its
-    finished stages (to rescore them after a kill), by the ``--budget-min`` that stopped its one training process.
-    A run whose training itself was resumed has no clock to check (each process timed only its own part)."""
+    """Whether a run kept to the budget, by its recorded training time.
+
+    A run rescored after a kill (a later process only loaded its finished stages) is timed by the stage times
+    it loaded, each recorded by the process that trained it. A run with a stage trained or continued in a later
+    process is not a candidate: each process ran its own budget clock, so together they could exceed it.
+    """
     resumed = result.get("resumed") or {}
     if not resumed:
         return training_seconds(result) <= budget_min * 60
-    limit = result.get("options", {}).get("budget_min")
-    return (all(how == "loaded the finished stage" for how in resumed.values())
-            and limit is not None and limit <= budget_min)
+    trained = [stage for stage in ("pretrain", "finetune") if result.get("history", {}).get(stage)]
+    if any(how != "loaded the finished stage" for how in resumed.values()) or set(trained) - set(resumed):
+        return False
+    timings = result["timings"]
+    seconds = timings.get("setup_s", 0.0) + sum(timings.get(f"{stage}_s", 0.0) for stage in trained)
+    return seconds <= budget_min * 60
 
 
 def candidates(dataset: str, ids: str, budget_min: float, results: Path = RESULTS) -> list[dict]:

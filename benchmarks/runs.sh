@@ -50,7 +50,8 @@ declare -A RUNS=(
   [beauty-random-small-independent-nousers-nopretrain-noitemid-fromend]="--data $beauty --ids random --item-codes independent --no-users --no-pretrain --no-item-id-embedding --positions-from-end --finetune-epochs 20 --prefixes --threads 2"
   # ... at width 256 (feed-forward 1024) with learning rate 5e-4 and the decoder started from the [MASK], 12 prefix
   # epochs under the 60-minute budget: the width-256 probe above diverged at 1e-3; does the width help the beauty
-  # headline recipe (-maskstart) once training is stable? Two changes from it (width and rate), so a probe
+  # headline recipe (-maskstart) once training is stable? Three changes from it (width, rate, and a decay sized
+  # to 12 epochs instead of 20), so a probe
   [beauty-random-small-independent-nousers-nopretrain-noitemid-fromend-maskstart-d256-lr5e4]="--data $beauty --ids random --item-codes independent --no-users --no-pretrain --no-item-id-embedding --positions-from-end --decoder-start-from-mask --d-model 256 --lr 5e-4 --finetune-epochs 12 --budget-min 60 --prefixes --threads 2"
   # ... with label smoothing 0.1 (one change from -noitemid-fromend)
   [beauty-random-small-independent-nousers-nopretrain-noitemid-fromend-ls01]="--data $beauty --ids random --item-codes independent --no-users --no-pretrain --no-item-id-embedding --positions-from-end --label-smoothing 0.1 --finetune-epochs 20 --prefixes --threads 2"

@@ -54,22 +54,41 @@ def test_unknown_run_or_bad_seed_is_refused(args, message):
 DEVICE = ROOT / "benchmarks" / "device.sh"
 
 
-def test_device_script_refuses_an_unknown_run_before_any_check(tmp_path):
-    result = subprocess.run(["bash", str(DEVICE), "beauty-random-small", "no-such-run"], capture_output=True,
-                            text=True, cwd=ROOT, env={**os.environ, "OUT": str(tmp_path)}, timeout=60)
-    assert result.returncode == 2 and "device.sh: unknown run no-such-run" in result.stderr
-    assert not (tmp_path / "device.log").exists()
+def device_sh(*names: str, out: Path, wheels: Path, timeout: int = 60) -> subprocess.CompletedProcess:
+    """benchmarks/device.sh with this test's Python (its venv) and a wheel folder of the test's choosing."""
+    import sys
+
+    env = {**os.environ, "OUT": str(out), "OMP_NUM_THREADS": "1", "PYTHON": sys.executable,
+           "GENREC_WHEELS": str(wheels)}
+    return subprocess.run(["bash", str(DEVICE), *names], capture_output=True, text=True, cwd=ROOT, env=env,
+                          timeout=timeout)
 
 
-def test_device_script_checks_and_packs_on_a_machine_without_a_gpu(tmp_path):
-    """The GPU tests skip, the one-epoch quickstart runs on the CPU, and the (empty) results are packed: the script
-    a lent GPU machine runs cannot rot between the sessions that have one."""
-    result = subprocess.run(["bash", str(DEVICE)], capture_output=True, text=True, cwd=ROOT, timeout=300,
-                            env={**os.environ, "OUT": str(tmp_path / "out"), "OMP_NUM_THREADS": "1",
-                                 "GENREC_WHEELS": str(tmp_path)})  # none: the package is installed here
-    tmp_path = tmp_path / "out"
-    log = (tmp_path / "device.log").read_text()
+@pytest.mark.parametrize("names", [["beauty-random-small", "no-such-run"], ["beauty-random-small", ""],
+                                   ["beauty-random-small", "beauty-random-small"]],
+                         ids=["unknown", "empty", "repeated"])
+def test_device_script_refuses_a_bad_run_list_before_any_check(tmp_path, names):
+    result = device_sh(*names, out=tmp_path / "out", wheels=tmp_path)
+    assert result.returncode == 2 and "device.sh: unknown, empty or repeated run" in result.stderr
+    assert not (tmp_path / "out" / "device.log").exists()
+
+
+def test_device_script_checks_and_packs_on_this_machine(tmp_path):
+    """The GPU tests (skipped without CUDA), the one-epoch quickstart and the packing: the script a lent GPU
+    machine runs cannot rot between the sessions that have one."""
+    import torch
+
+    result = device_sh(out=tmp_path / "out", wheels=tmp_path, timeout=300)  # no wheels: the package is installed
+    log = (tmp_path / "out" / "device.log").read_text()
     assert result.returncode == 0, log
-    assert "skipped" in (tmp_path / "gpu-tests.log").read_text()
-    assert "checkpoint, metrics.json and training_curves.png in /tmp/smoke" in log
-    assert (tmp_path / "results.tar").exists()
+    assert ("2 passed" if torch.cuda.is_available() else "2 skipped") in (tmp_path / "out" / "gpu-tests.log").read_text()
+    assert "checkpoint, metrics.json and training_curves.png in" in log
+    assert (tmp_path / "out" / "results.tar").exists()
+
+
+def test_device_script_fails_and_still_packs_when_a_check_fails(tmp_path):
+    (tmp_path / "broken-0.1-py3-none-any.whl").write_text("not a wheel")
+    result = device_sh(out=tmp_path / "out", wheels=tmp_path)
+    assert result.returncode == 1
+    assert "wheel install failed" in (tmp_path / "out" / "device.log").read_text()
+    assert (tmp_path / "out" / "results.tar").exists()

@@ -207,17 +207,35 @@ def test_without_a_recipe_of_enough_seeds_the_headline_says_what_to_run(headline
         headline("beauty", "random", results=tmp_path)
 
 
-def test_a_run_rescored_after_a_kill_keeps_the_budget_its_training_process_enforced(headline, tmp_path):
-    """Its later process only loaded the finished stage (the timings it recorded are that process's, near 0)."""
-    options = {"seed": 1, "pretrain_epochs": 1, "finetune_epochs": 1, "budget_min": 60}
-    write_run(tmp_path, "beauty-rescored", validation=0.05, test=0.05, total_s=0.0, evaluate_s=0.0,
-              resumed={"finetune": "loaded the finished stage"}, options=options)
-    write_run(tmp_path, "beauty-unbounded", validation=0.06, test=0.06, total_s=0.0, evaluate_s=0.0,
-              resumed={"finetune": "loaded the finished stage"})
-    write_run(tmp_path, "beauty-resumed-mid-training", validation=0.07, test=0.07,
-              resumed={"finetune": "resumed from checkpoint-400"}, options=options)
+def write_rescored(folder: Path, name: str, validation: float, pretrain_s: float, finetune_s: float,
+                   resumed: dict, trained: tuple = ("pretrain", "finetune")) -> None:
+    """A run whose later process (after a kill) reloaded or retrained stages: its own total is that process's."""
+    write_run(folder, name, validation=validation, test=validation, total_s=5.0, evaluate_s=4.0, resumed=resumed,
+              history={stage: [{"eval_ndcg@10": validation, "elapsed_s": 1.0, "epoch": 1.0}] for stage in trained})
+    run_file = folder / f"{name}.json"
+    import json
+
+    run = json.loads(run_file.read_text())
+    run["timings"].update(setup_s=1.0, pretrain_s=pretrain_s, finetune_s=finetune_s)
+    run_file.write_text(json.dumps(run))
+
+
+def test_a_run_rescored_after_a_kill_is_timed_by_the_stages_it_loaded(headline, tmp_path):
+    loaded = {"pretrain": "loaded the finished stage", "finetune": "loaded the finished stage"}
+    write_rescored(tmp_path, "beauty-rescored", 0.05, pretrain_s=1200.0, finetune_s=2000.0, resumed=loaded)
+    write_rescored(tmp_path, "beauty-rescored-slow", 0.08, pretrain_s=1200.0, finetune_s=2500.0, resumed=loaded)
     write_run(tmp_path, "beauty-weaker", validation=0.01, test=0.01)
     assert headline("beauty", "random", results=tmp_path, min_seeds=1) == "beauty-rescored"
+
+
+def test_a_run_with_a_stage_trained_by_a_later_process_is_not_a_candidate(headline, tmp_path):
+    """Pretraining loaded, fine-tuning trained afresh by the later process: two budget clocks, no total to trust."""
+    write_rescored(tmp_path, "beauty-two-clocks", 0.08, pretrain_s=600.0, finetune_s=600.0,
+                   resumed={"pretrain": "loaded the finished stage"})
+    write_rescored(tmp_path, "beauty-continued", 0.07, pretrain_s=600.0, finetune_s=600.0,
+                   resumed={"pretrain": "loaded the finished stage", "finetune": "resumed from checkpoint-400"})
+    write_run(tmp_path, "beauty-weaker", validation=0.01, test=0.01)
+    assert headline("beauty", "random", results=tmp_path, min_seeds=1) == "beauty-weaker"
 
 
 def test_headline_command_refuses_fewer_than_one_seed(tmp_path, capsys):
