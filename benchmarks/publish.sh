@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The publish-ready Hub folders genrec-beauty / genrec-sports / genrec-yelp: each is the data set's headline
 # random-id run (among recipes with 3 seeds within the 60-minute budget, the best on mean validation NDCG@10, and
-# its best seed; benchmarks/headline.py), with the best sequential-id run as its companion and the SASRec trained on the same
-# split (benchmarks/results/sasrec-DATA.json) as a reference and the recipe's other seeds where they exist, exported by
-# `genrec-hf push --no-upload` into runs/hub/REPO_NAME (weights, tokenizer, remote code, card with the numbers).
+# its best seed; benchmarks/headline.py), with the best sequential-id run as its companion (its numbers only), the
+# SASRec trained on the same split (benchmarks/results/sasrec-DATA.json) as a reference and the recipe's other seeds
+# where they exist, exported by `genrec-hf push --no-upload` into runs/hub/REPO_NAME (weights, tokenizer, remote
+# code, card with the numbers).
 # Upload one with `hf upload ORG/REPO_NAME runs/hub/REPO_NAME` or `genrec-hf push RUN --repo ORG/REPO_NAME ...`.
 # Usage: bash benchmarks/publish.sh [ORG]   (the org only appears in the cards' usage snippets)
 set -euo pipefail
@@ -24,8 +25,11 @@ for data in beauty sports yelp; do
   fi
   companion=()
   sequential=$(python benchmarks/headline.py "$data" sequential --min-seeds 1 2>/dev/null || true)
+  # its run folder where this machine has it, else its recorded JSON (the card needs only its numbers)
   if [[ -n "$sequential" && -f "runs/$sequential/metrics.json" ]]; then
     companion=(--companion "runs/$sequential")
+  elif [[ -n "$sequential" && -f "benchmarks/results/$sequential.json" ]]; then
+    companion=(--companion "benchmarks/results/$sequential.json")
   fi
   if [[ -f "benchmarks/results/sasrec-$data.json" ]]; then
     companion+=(--reference "benchmarks/results/sasrec-$data.json")

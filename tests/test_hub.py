@@ -122,6 +122,21 @@ def test_card_sets_both_protocols_side_by_side(trained_run, tmp_path):
         model_card(output, "org/genrec-tiny", companions=[output])
 
 
+def test_a_companion_can_be_a_recorded_results_json_without_its_run_folder(trained_run, tmp_path):
+    # benchmarks/publish.sh falls back to benchmarks/results/NAME.json when runs/NAME is gone with a machine
+    output, _ = trained_run
+    metrics = json.loads((output / "metrics.json").read_text())
+    metrics["data"]["ids"] = "sequential"
+    metrics["checkpoint"] = "runs/beauty-sequential-small/checkpoint"
+    metrics["test"]["hr@10"] = 0.0123
+    recorded = tmp_path / "beauty-sequential-small.json"
+    recorded.write_text(json.dumps({**metrics, "command": "python benchmarks/train.py ...", "benchmark": "x"}))
+    card = model_card(output, "org/genrec-tiny", companions=[recorded])
+    sequential = [r for r in card.data.eval_results if r.dataset_config == "sequential-ids" and r.metric_type == "hr@10"]
+    assert [r.metric_value for r in sequential] == [pytest.approx(0.0123)]
+    assert "companion run `beauty-sequential-small`, `sequential` ids" in card.content
+
+
 @pytest.mark.parametrize("item_codes, users, phrase", [
     ("decimal", True, None),
     ("collaborative", True, "collaborative codes"),
