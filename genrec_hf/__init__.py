@@ -36,6 +36,7 @@ _LAZY = {
     "SetEpochCallback": "trainer",
     "TrainOptions": "training",
     "WallClockBudget": "training",
+    "EpochAverage": "training",
     "train_genrec": "training",
     "evaluate_checkpoint": "training",
     "load_p5": "data",

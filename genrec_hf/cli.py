@@ -121,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--decoder-start-from-mask", action="store_true",
                        help="add the encoder's state at the [MASK] to the decoder's start token, so the decoder starts "
                             "from what the encoder read there (BART and the paper start it from a fixed token)")
+    train.add_argument("--average-epochs", type=int, default=0, metavar="K",
+                       help="after fine-tuning, score the average of the weights at its last K epoch ends on "
+                            "validation and keep it if it beats every epoch (checkpoint averaging; 0 = off)")
     train.add_argument("--budget-min", type=float, default=None,
                        help="wall-clock minutes for training (pretraining + fine-tuning with their validations; "
                             "the final scoring is not counted): a stage stops at the epoch end when another "
@@ -190,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                 threads=args.threads, config_overrides=_config_overrides(args),
                 save_steps=args.save_steps, resume=args.resume, overwrite=args.overwrite, bf16=args.bf16,
                 item_codes=args.item_codes, users=not args.no_users, budget_min=args.budget_min,
+                average_epochs=args.average_epochs,
             )
             results = train_genrec(_load(args), args.output, options)
             from accelerate import PartialState
