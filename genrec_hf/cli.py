@@ -122,8 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="add the encoder's state at the [MASK] to the decoder's start token, so the decoder starts "
                             "from what the encoder read there (BART and the paper start it from a fixed token)")
     train.add_argument("--average-epochs", type=int, default=0, metavar="K",
-                       help="after fine-tuning, score the average of the weights at its last K epoch ends on "
-                            "validation and keep it if it beats every epoch (checkpoint averaging; 0 = off)")
+                       help="at each fine-tuning validation, also score the average of the weights at the last K "
+                            "epoch ends; the best average is kept if it beats every epoch (checkpoint averaging; "
+                            "0 = off)")
     train.add_argument("--budget-min", type=float, default=None,
                        help="wall-clock minutes for training (pretraining + fine-tuning with their validations; "
                             "the final scoring is not counted): a stage stops at the epoch end when another "

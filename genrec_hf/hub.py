@@ -311,8 +311,8 @@ def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Pat
         training.insert(1, "- Users: none. This is an item-only model: the paper's user token and user-ID embedding "
                            "are left out, so a recommendation depends on the history alone (pass no `user`).")
     if options.get("average_epochs"):
-        training.append(f"- Checkpoint averaging: after fine-tuning, the average of the weights at its last "
-                        f"{options['average_epochs']} epoch ends was a candidate beside each epoch (`--average-epochs`).")
+        training.append(f"- Checkpoint averaging: at each fine-tuning validation the average of the weights at the "
+                        f"last {options['average_epochs']} epoch ends was a candidate too (`--average-epochs`).")
     selected = metrics.get("selected_model") or {}
     if selected.get("stage"):
         training.append(f"- Selected: the {selected['stage']} model"

@@ -57,8 +57,8 @@ class TrainOptions:
     # "independent" (one token per item)
     users: bool = True  # give the model each history's user (token + user-ID embedding, the paper's); False: items only
     bf16: bool = False  # bfloat16 mixed precision (GPUs with bf16; on a CPU without AMX it is slower)
-    average_epochs: int = 0  # >= 2: after fine-tuning, the average of the weights at its last k epoch ends is a
-    # model-selection candidate beside each epoch (checkpoint averaging); 0: off
+    average_epochs: int = 0  # >= 2: each fine-tuning validation also scores the average of the weights at the
+    # last k epoch ends, a model-selection candidate beside each epoch (checkpoint averaging); 0: off
     budget_min: float | None = None  # wall-clock minutes for setup + pretraining + fine-tuning (per-epoch validation
     # included, the final scoring not): a stage stops at the epoch end when another epoch would not fit
     resume: bool = False  # continue the run in output_dir from its newest complete checkpoint
@@ -85,8 +85,6 @@ class WallClockBudget(TrainerCallback):
     from the slowest epoch and the slowest validation so far. Inside an epoch it stops when only the time of one
     validation is left (a host slower than the estimate); the Trainer then still validates and saves the partial
     epoch, which model selection may keep. ``stopped`` records the epoch (fractional) at which it stopped.
-    ``validations_after`` keeps the time of that many more validations free for after the stage (the averaged
-    model of :class:`EpochAverage`).
     ``train_genrec`` adds one per stage for ``TrainOptions(budget_min=...)``; with your own Trainer:
     ``trainer.add_callback(WallClockBudget(time.perf_counter() + 60 * 60))``.
 
@@ -114,12 +112,11 @@ class WallClockBudget(TrainerCallback):
     ```
     """
 
-    def __init__(self, deadline: float, clock: Callable[[], float] = time.perf_counter, validations_after: int = 0):
+    def __init__(self, deadline: float, clock: Callable[[], float] = time.perf_counter):
         if not math.isfinite(deadline):
             raise ValueError(f"deadline must be a finite clock value, got {deadline}")
         self.deadline = deadline
         self.clock = clock
-        self.validations_after = validations_after  # run after the stage ends (the averaged model's): kept free
         self.stopped: float | None = None
         self.slowest_epoch = 0.0  # training steps of one epoch
         self.slowest_validation = 0.0  # from an epoch's end to the next one's start: validation and checkpoint
@@ -143,7 +140,7 @@ class WallClockBudget(TrainerCallback):
         self._epoch_began = now
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self._stop(state, control, (1 + self.validations_after) * self.slowest_validation)
+        self._stop(state, control, self.slowest_validation)
 
     def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         now = self.clock()
@@ -151,59 +148,92 @@ class WallClockBudget(TrainerCallback):
             self.slowest_epoch = max(self.slowest_epoch, now - self._epoch_began)
         self._epoch_ended = now
         if round(state.epoch or 0) < args.num_train_epochs:  # the last epoch ends the stage anyway
-            self._stop(state, control, (2 + self.validations_after) * self.slowest_validation + self.slowest_epoch)
+            self._stop(state, control, 2 * self.slowest_validation + self.slowest_epoch)
 
 
 class EpochAverage(TrainerCallback):
-    """Keeps the weights of the last ``epochs`` epoch ends, for checkpoint averaging after training.
+    """Checkpoint averaging: at each validation, also scores the average of the weights at the last ``epochs``
+    epoch ends, and keeps the best such average.
 
-    Late in training with a learning rate still well above 0 (a budget that stops before the schedule ends),
-    the weights oscillate from epoch to epoch, and their average usually ranks better than any one of them.
-    ``train_genrec`` (``TrainOptions(average_epochs=k)``) scores the average on validation after fine-tuning and
-    keeps it only where it beats every epoch. Snapshots are CPU copies of the parameters (tied ones once), so it
-    holds ``epochs`` copies of the model in memory; an epoch cut short by a budget counts with the weights it
-    ended on. A resumed run averages only the epochs trained since it resumed (``epochs_seen`` says which).
+    With a learning rate still well above 0 the weights oscillate from epoch to epoch, and their average often
+    ranks better than any one of them (a budget that stops before the schedule ends leaves them there).
+    ``score`` takes the model holding the averaged weights and returns the selection metric (``train_genrec``
+    passes the Trainer's evaluation on the same validation users); the model gets its own weights back before the
+    Trainer saves its checkpoint. ``best`` is then the best average so far (``epochs``, ``score``, ``weights``), a
+    candidate beside the Trainer's best epoch. Snapshots are CPU copies of the parameters (tied ones once): it holds
+    ``epochs`` + 1 copies of the model. An epoch cut short by a budget counts with the weights it ended on; a resumed
+    run averages only the epochs trained since it resumed.
 
-    Example:
+    Example (a one-weight "model" whose score is its weight):
 
     ```python
     >>> import torch
     >>> from transformers import TrainerControl, TrainerState, TrainingArguments
     >>> model = torch.nn.Linear(1, 1, bias=False)
-    >>> average = EpochAverage(epochs=2)
+    >>> average = EpochAverage(epochs=2, score=lambda model: model.weight.item())
     >>> args, state, control = TrainingArguments("out", report_to=[], use_cpu=True), TrainerState(), TrainerControl()
-    >>> for epoch, weight in ((1, 1.0), (2, 2.0), (3, 6.0)):
+    >>> for epoch, weight in ((1, 1.0), (2, 5.0), (3, 0.0)):
     ...     _ = model.weight.data.fill_(weight)
     ...     state.epoch = float(epoch)
     ...     average.on_epoch_end(args, state, control, model=model)
-    >>> average.load_average(model)
-    >>> model.weight.item(), average.epochs_seen
-    (4.0, [2.0, 3.0])
+    ...     average.on_evaluate(args, state, control, model=model, metrics={"eval_ndcg@10": weight})
+    >>> model.weight.item(), average.scores  # the model keeps its own weights
+    (0.0, [([1.0, 2.0], 3.0), ([2.0, 3.0], 2.5)])
+    >>> average.best["epochs"], average.best["score"]
+    ([1.0, 2.0], 3.0)
 
     ```
     """
 
-    def __init__(self, epochs: int):
+    def __init__(self, epochs: int, score: Callable[[torch.nn.Module], float]):
         if epochs < 2:
             raise ValueError(f"averaging needs at least 2 epochs, got {epochs}")
         self.epochs = epochs
+        self.score = score
         self.snapshots: list[dict[str, torch.Tensor]] = []
         self.epochs_seen: list[float] = []
+        self.scores: list[tuple[list[float], float]] = []  # (epochs averaged, score) at each validation
+        self.best: dict[str, Any] | None = None
+        self._scoring = False
 
     def on_epoch_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
-        self.snapshots.append({name: parameter.detach().to("cpu", copy=True)
-                               for name, parameter in model.named_parameters()})
+        self.snapshots.append(_parameters(model))
         self.epochs_seen.append(round(float(state.epoch or 0.0), 3))
         del self.snapshots[:-self.epochs], self.epochs_seen[:-self.epochs]
 
-    @torch.no_grad()
-    def load_average(self, model: torch.nn.Module) -> None:
-        """Set ``model``'s parameters to the mean of the kept snapshots (ties are kept: they share a parameter)."""
-        if not self.snapshots:
-            raise ValueError("no epoch has ended yet: nothing to average")
-        for name, parameter in model.named_parameters():
-            mean = torch.stack([snapshot[name].float() for snapshot in self.snapshots]).mean(0)
-            parameter.copy_(mean.to(parameter.device, parameter.dtype))
+    def on_evaluate(self, args: Any, state: Any, control: Any, model: Any = None, metrics: Any = None,
+                    **kwargs: Any) -> None:
+        if self._scoring or len(self.snapshots) < 2 or not any(key.startswith("eval_") for key in metrics or {}):
+            return  # its own scoring, too few epochs yet, or not the Trainer's per-epoch validation
+        own = _parameters(model)
+        self._scoring = True
+        try:
+            _load_parameters(model, average_parameters(self.snapshots))
+            score = float(self.score(model))
+            self.scores.append((list(self.epochs_seen), score))
+            if self.best is None or score > self.best["score"]:
+                self.best = {"epochs": list(self.epochs_seen), "score": score, "weights": _parameters(model)}
+        finally:
+            self._scoring = False
+            _load_parameters(model, own)
+
+
+def _parameters(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """CPU copies of the parameters (a tied parameter once)."""
+    return {name: parameter.detach().to("cpu", copy=True) for name, parameter in model.named_parameters()}
+
+
+@torch.no_grad()
+def _load_parameters(model: torch.nn.Module, parameters: dict[str, torch.Tensor]) -> None:
+    for name, parameter in model.named_parameters():
+        parameter.copy_(parameters[name].to(parameter.device, parameter.dtype))
+
+
+def average_parameters(snapshots: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The element-wise mean of parameter snapshots (computed in float32)."""
+    if not snapshots:
+        raise ValueError("no snapshots to average")
+    return {name: torch.stack([snapshot[name].float() for snapshot in snapshots]).mean(0) for name in snapshots[0]}
 
 
 def _arguments(output_dir: Path, options: TrainOptions, epochs: int, select: bool) -> Seq2SeqTrainingArguments:
@@ -279,10 +309,10 @@ def plot_history(history: dict[str, list[dict[str, Any]]], path: Path, title: st
             if evals:
                 metric_axis.plot([e for e, _ in evals], [log[f"eval_{name}"] for _, log in evals], style,
                                  label=f"{stage} {name}")
-        for log in logs:  # the averaged weights (TrainOptions.average_epochs), scored once after the stage
-            if "average_ndcg@10" in log and "epoch" in log:
-                metric_axis.plot([offset + log["epoch"]] * 2, [log["average_hr@10"], log["average_ndcg@10"]], "*",
-                                 markersize=11, label=f"{stage} averaged weights: hr@10, ndcg@10")
+        averages = [(offset + log["epoch"], log["average_ndcg@10"]) for log in logs
+                    if "average_ndcg@10" in log and "epoch" in log]  # TrainOptions.average_epochs
+        if averages:
+            metric_axis.plot(*zip(*averages), ":^", label=f"{stage} ndcg@10, averaged weights")
         epochs = [log["epoch"] for log in logs if "epoch" in log]
         if epochs:
             offset += max(epochs)
@@ -318,27 +348,22 @@ def complete_checkpoints(stage_dir: Path) -> list[Path]:
     return [folder for _, folder in sorted(found)]
 
 
-def _select_average(trainer: GenRecTrainer, averaging: EpochAverage, selection_set: Any,
-                    selected: dict[str, Any]) -> dict[str, Any]:
-    """Score the average of the last epochs' weights on the selection set; ``trainer.model`` keeps it only if it
-    beats the best epoch (``selected``), else gets the best epoch's weights back. Returns the new selection."""
+def _select_average(model: torch.nn.Module, averaging: EpochAverage, selected: dict[str, Any]) -> dict[str, Any]:
+    """The best averaged weights replace ``model``'s (the best epoch's) if they scored higher on validation.
+    Returns the new selection, which records the averages either way."""
     key = f"validation_{SELECTION_METRIC}"
-    record: dict[str, Any] = {"epochs": list(averaging.epochs_seen)}
-    if len(averaging.snapshots) < 2:
-        return {**selected, "average": {**record, "note": "fewer than 2 epoch ends to average"}}
-    model = trainer.model
-    best = {name: parameter.detach().clone() for name, parameter in model.named_parameters()}
-    averaging.load_average(model)
-    record[key] = trainer.evaluate(selection_set, metric_key_prefix="average")[f"average_{SELECTION_METRIC}"]
-    record["kept"] = record[key] > (selected[key] if selected[key] is not None else float("-inf"))
-    if record["kept"]:
-        epochs = ", ".join(f"{epoch:g}" for epoch in record["epochs"])
-        return {"stage": selected["stage"], "checkpoint": None, key: record[key], "average": record,
-                "note": f"the average of the weights at the ends of epochs {epochs}, above every single epoch"}
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            parameter.copy_(best[name])
-    return {**selected, "average": record}
+    best = averaging.best
+    if best is None:
+        return {**selected, "average": {"note": "fewer than 2 epoch ends: nothing averaged"}}
+    record = {"epochs": best["epochs"], key: best["score"],
+              "kept": best["score"] > (selected[key] if selected[key] is not None else float("-inf")),
+              "scores": [{"epochs": epochs, key: score} for epochs, score in averaging.scores]}
+    if not record["kept"]:
+        return {**selected, "average": record}
+    _load_parameters(model, best["weights"])
+    epochs = ", ".join(f"{epoch:g}" for epoch in best["epochs"])
+    return {"stage": selected["stage"], "checkpoint": None, key: best["score"], "average": record,
+            "note": f"the average of the weights at the ends of epochs {epochs}, above every single epoch"}
 
 
 def _prepare_output_dir(output_dir: Path, options: TrainOptions) -> None:
@@ -454,11 +479,12 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
             processing_class=tokenizer,
             top_k=options.top_k,
         )
-        averaging = EpochAverage(options.average_epochs) if select and options.average_epochs else None
-        if averaging is not None:
+        averaging = None
+        if select and options.average_epochs:
+            averaging = EpochAverage(options.average_epochs, score=lambda _, trainer=trainer: trainer.evaluate(
+                selection_set, metric_key_prefix="average")[f"average_{SELECTION_METRIC}"])
             trainer.add_callback(averaging)
-        clock = (WallClockBudget(deadline, validations_after=int(averaging is not None))
-                 if deadline is not None else None)
+        clock = WallClockBudget(deadline) if deadline is not None else None
         if clock is not None:
             trainer.add_callback(clock)
         checkpoints = complete_checkpoints(stage_dir) if options.resume else []
@@ -472,7 +498,7 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
             selected = {"stage": stage, "checkpoint": trainer.state.best_model_checkpoint,
                         f"validation_{SELECTION_METRIC}": trainer.state.best_metric}
             if averaging is not None:
-                selected = _select_average(trainer, averaging, selection_set, selected)
+                selected = _select_average(trainer.model, averaging, selected)
             if before is not None and before > (selected[f"validation_{SELECTION_METRIC}"] or float("-inf")):
                 model = GenRecForConditionalGeneration.from_pretrained(output_dir / "pretrain" / "final")
                 selected = {"stage": "pretrain", "checkpoint": None, f"validation_{SELECTION_METRIC}": before,
@@ -579,4 +605,5 @@ def describe(results: dict[str, Any]) -> str:
     return "\n".join(lines) if lines else json.dumps(results)[:500]
 
 
-__all__ = ["TrainOptions", "WallClockBudget", "EpochAverage", "train_genrec", "evaluate_checkpoint", "baselines", "plot_history", "describe"]
+__all__ = ["TrainOptions", "WallClockBudget", "EpochAverage", "average_parameters", "train_genrec",
+           "evaluate_checkpoint", "baselines", "plot_history", "describe"]

@@ -503,37 +503,79 @@ def test_a_weight_that_really_was_not_loaded_is_still_reported(model, tokenizer,
     assert "fc1" in trainer_warnings[1]
 
 
-def test_epoch_average_is_the_mean_of_the_last_epoch_ends_and_keeps_the_ties(model, tmp_path):
+def _epochs_with_averaging(model, tmp_path, weights_per_epoch, score, epochs=2):
+    """Drive an EpochAverage as the Trainer does: epoch end, then the validation's on_evaluate."""
     import torch
     from transformers import TrainerControl, TrainerState, TrainingArguments
 
     from genrec_hf import EpochAverage
 
-    average = EpochAverage(epochs=2)
+    average = EpochAverage(epochs=epochs, score=score)
     args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True)
     state, control = TrainerState(), TrainerControl()
-    weights = []
-    for epoch in (1, 2, 3):
+    for epoch, weights in enumerate(weights_per_epoch, start=1):
         with torch.no_grad():
-            for parameter in model.parameters():
-                parameter.add_(torch.randn_like(parameter))
-        weights.append({name: p.detach().clone() for name, p in model.named_parameters()})
+            for name, parameter in model.named_parameters():
+                parameter.copy_(weights[name])
         state.epoch = float(epoch)
         average.on_epoch_end(args, state, control, model=model)
-    average.load_average(model)
-    assert average.epochs_seen == [2.0, 3.0]
-    for name, parameter in model.named_parameters():  # epoch 1 has left the window
-        torch.testing.assert_close(parameter, (weights[1][name] + weights[2][name]) / 2)
-    assert model.lm_head.weight.data_ptr() == model.model.shared.weight.data_ptr()
+        average.on_evaluate(args, state, control, model=model, metrics={"eval_ndcg@10": 0.0})
+    return average
 
 
-def test_epoch_average_refuses_fewer_than_two_epochs_and_an_empty_window(model):
+def _random_weights(model, count):
+    import torch
+
+    torch.manual_seed(1)
+    return [{name: torch.randn_like(p) for name, p in model.named_parameters()} for _ in range(count)]
+
+
+def test_each_validation_scores_the_mean_of_the_last_epoch_ends_and_the_model_keeps_its_own(model, tmp_path):
+    import torch
+
+    weights = _random_weights(model, 3)
+    seen = []
+
+    def score(scored):
+        seen.append({name: p.detach().clone() for name, p in scored.named_parameters()})
+        assert scored.lm_head.weight.data_ptr() == scored.model.shared.weight.data_ptr()  # ties kept
+        return len(seen)
+
+    average = _epochs_with_averaging(model, tmp_path, weights, score)
+    assert average.scores == [([1.0, 2.0], 1.0), ([2.0, 3.0], 2.0)]  # epoch 1 alone is no average
+    for name in weights[0]:
+        torch.testing.assert_close(seen[0][name], (weights[0][name] + weights[1][name]) / 2)
+        torch.testing.assert_close(seen[1][name], (weights[1][name] + weights[2][name]) / 2)
+        assert torch.equal(dict(model.named_parameters())[name], weights[2][name])  # its own weights back
+    assert average.best["epochs"] == [2.0, 3.0]
+    torch.testing.assert_close(average.best["weights"]["model.shared.weight"], seen[1]["model.shared.weight"])
+
+
+def test_epoch_average_ignores_its_own_and_other_evaluations(model, tmp_path):
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
     from genrec_hf import EpochAverage
 
+    calls = []
+    average = EpochAverage(epochs=2, score=lambda m: calls.append(1) or 0.0)
+    args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True)
+    state, control = TrainerState(), TrainerControl()
+    for epoch in (1, 2):
+        state.epoch = float(epoch)
+        average.on_epoch_end(args, state, control, model=model)
+    average.on_evaluate(args, state, control, model=model, metrics={"test_ndcg@10": 0.1})  # a final scoring
+    average.on_evaluate(args, state, control, model=model, metrics={"average_ndcg@10": 0.1})  # its own
+    assert calls == []
+
+
+def test_epoch_average_refuses_fewer_than_two_epochs():
+    from genrec_hf import EpochAverage
+    from genrec_hf.training import average_parameters
+
     with pytest.raises(ValueError, match="at least 2 epochs"):
-        EpochAverage(epochs=1)
-    with pytest.raises(ValueError, match="nothing to average"):
-        EpochAverage(epochs=2).load_average(model)
+        EpochAverage(epochs=1, score=lambda m: 0.0)
+    with pytest.raises(ValueError, match="no snapshots"):
+        average_parameters([])
 
 
 @pytest.mark.parametrize("value", ["1", "-2"])
@@ -543,86 +585,49 @@ def test_averaging_fewer_than_two_epochs_is_refused_before_any_work(tmp_path, ca
     assert not (tmp_path / "run").exists()
 
 
-def _trainer_with_two_snapshots(model, tokenizer, tmp_path):
-    import torch
-    from transformers import TrainerControl, TrainerState
-
-    from genrec_hf import EpochAverage
-
-    args = Seq2SeqTrainingArguments(str(tmp_path), report_to=[], use_cpu=True, disable_tqdm=True)
-    trainer = GenRecTrainer(model=model, args=args, processing_class=tokenizer)
-    average, state = EpochAverage(epochs=2), TrainerState()
-    for epoch in (1, 2):
-        with torch.no_grad():
-            for parameter in model.parameters():
-                parameter.add_(torch.randn_like(parameter))
-        state.epoch = float(epoch)
-        average.on_epoch_end(args, state, TrainerControl(), model=model)
-    rows = Dataset.from_dict({"user": ["alice", "bob"], "history": [["B0001X", "B0002X"], ["B0003X"]],
-                              "target": ["B0004X", "B0005X"]})
-    return trainer, average, rows
-
-
-def test_the_averaged_weights_are_kept_when_they_beat_every_epoch_on_validation(model, tokenizer, tmp_path):
+def test_the_best_average_replaces_the_best_epoch_when_it_scores_higher(model, tmp_path):
     import torch
 
     from genrec_hf.training import _select_average
 
-    trainer, average, rows = _trainer_with_two_snapshots(model, tokenizer, tmp_path)
-    selected = _select_average(trainer, average, rows, {"stage": "finetune", "checkpoint": "x/checkpoint-2",
-                                                        "validation_ndcg@10": -1.0})
-    assert selected["checkpoint"] is None and selected["average"]["kept"] and selected["average"]["epochs"] == [1, 2]
+    average = _epochs_with_averaging(model, tmp_path, _random_weights(model, 3), score=lambda m: 0.5)
+    selected = _select_average(model, average, {"stage": "finetune", "checkpoint": "x/checkpoint-3",
+                                                 "validation_ndcg@10": 0.4})
+    assert selected["checkpoint"] is None and selected["validation_ndcg@10"] == 0.5
+    assert selected["average"]["kept"] and selected["average"]["epochs"] == [1.0, 2.0]  # the first of two ties
     assert "epochs 1, 2" in selected["note"]
-    assert selected["validation_ndcg@10"] == selected["average"]["validation_ndcg@10"]
     for name, parameter in model.named_parameters():
-        torch.testing.assert_close(parameter, (average.snapshots[0][name] + average.snapshots[1][name]) / 2)
+        assert torch.equal(parameter, average.best["weights"][name])
 
 
-def test_the_best_epoch_is_restored_when_the_average_does_not_beat_it(model, tokenizer, tmp_path):
+def test_the_best_epoch_stays_when_no_average_beats_it(model, tmp_path):
     import torch
 
     from genrec_hf.training import _select_average
 
-    trainer, average, rows = _trainer_with_two_snapshots(model, tokenizer, tmp_path)
-    best = {name: p.detach().clone() for name, p in model.named_parameters()}
-    before = {"stage": "finetune", "checkpoint": "x/checkpoint-2", "validation_ndcg@10": 2.0}  # unbeatable
-    selected = _select_average(trainer, average, rows, before)
-    assert selected["checkpoint"] == "x/checkpoint-2" and selected["validation_ndcg@10"] == 2.0
-    assert selected["average"]["kept"] is False and 0 <= selected["average"]["validation_ndcg@10"] <= 1
+    weights = _random_weights(model, 3)
+    average = _epochs_with_averaging(model, tmp_path, weights, score=lambda m: 0.3)
+    before = {"stage": "finetune", "checkpoint": "x/checkpoint-3", "validation_ndcg@10": 0.4}
+    selected = _select_average(model, average, before)
+    assert {k: v for k, v in selected.items() if k != "average"} == before
+    assert selected["average"]["kept"] is False and len(selected["average"]["scores"]) == 2
     for name, parameter in model.named_parameters():
-        assert torch.equal(parameter, best[name])
+        assert torch.equal(parameter, weights[2][name])
 
 
-def test_a_run_with_averaging_records_the_average_in_selection_history_and_card(tiny_data, tmp_path):
+def test_a_run_with_averaging_records_the_averages_in_selection_history_and_card(tiny_data, tmp_path):
     from genrec_hf.hub import model_card
 
     options = TrainOptions(pretrain_epochs=0, finetune_epochs=3, batch_size=16, max_length=64, eval_users=10,
                            threads=1, average_epochs=2, config_overrides=dict(TINY))
     results = train_genrec(tiny_data, tmp_path, options)
     average = results["selected_model"]["average"]
-    assert average["epochs"] == [2.0, 3.0]
-    logged = [log for log in results["history"]["finetune"] if "average_ndcg@10" in log]
-    assert [log["average_ndcg@10"] for log in logged] == [average["validation_ndcg@10"]]
+    logged = [(log["epoch"], log["average_ndcg@10"]) for log in results["history"]["finetune"]
+              if "average_ndcg@10" in log]
+    assert logged == [(2.0, average["scores"][0]["validation_ndcg@10"]),
+                      (3.0, average["scores"][1]["validation_ndcg@10"])]
+    assert [s["epochs"] for s in average["scores"]] == [[1.0, 2.0], [2.0, 3.0]]
     epochs = [log["eval_ndcg@10"] for log in results["history"]["finetune"] if "eval_ndcg@10" in log]
-    assert results["selected_model"]["validation_ndcg@10"] == max(epochs + [average["validation_ndcg@10"]])
-    assert "Checkpoint averaging: after fine-tuning, the average of the weights at its last 2 epoch ends" in \
-        model_card(tmp_path, "org/genrec-tiny").content
-
-
-def test_budget_keeps_time_free_for_the_validations_after_the_stage(tmp_path):
-    from transformers import TrainerControl, TrainerState, TrainingArguments
-
-    from genrec_hf.training import WallClockBudget
-
-    stops = []
-    for after in (0, 1):
-        clock = FakeClock()
-        budget = WallClockBudget(300.0, clock=clock, validations_after=after)
-        args = TrainingArguments(output_dir=str(tmp_path), num_train_epochs=5, report_to=[], use_cpu=True)
-        state, control = TrainerState(), TrainerControl()
-        _one_epoch(budget, args, state, control, clock, 1, train_s=100.0, validation_s=10.0)
-        budget.on_epoch_begin(args, state, control)
-        clock.now, state.epoch = 285.0, 1.5  # 15 s left: one validation fits, two do not
-        budget.on_step_end(args, state, control)
-        stops.append(control.should_training_stop)
-    assert stops == [False, True]
+    assert results["selected_model"]["validation_ndcg@10"] == max(epochs + [score for _, score in logged])
+    assert "Checkpoint averaging: at each fine-tuning validation the average of the weights at the last 2 epoch" \
+        in model_card(tmp_path, "org/genrec-tiny").content
