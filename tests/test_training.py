@@ -631,3 +631,16 @@ def test_a_run_with_averaging_records_the_averages_in_selection_history_and_card
     assert results["selected_model"]["validation_ndcg@10"] == max(epochs + [score for _, score in logged])
     assert "Checkpoint averaging: at each fine-tuning validation the average of the weights at the last 2 epoch" \
         in model_card(tmp_path, "org/genrec-tiny").content
+
+
+def test_averaging_changes_the_candidates_not_the_training(tiny_data, tmp_path):
+    runs = []
+    for average_epochs in (0, 2):
+        options = TrainOptions(pretrain_epochs=0, finetune_epochs=3, batch_size=16, max_length=64, eval_users=10,
+                               threads=1, logging_steps=1, average_epochs=average_epochs,
+                               config_overrides=dict(TINY))
+        results = train_genrec(tiny_data, tmp_path / str(average_epochs), options)
+        runs.append([(log["epoch"], log.get("loss"), log.get("eval_ndcg@10")) for log in results["history"]["finetune"]
+                     if "loss" in log or "eval_ndcg@10" in log])
+    assert len([loss for _, loss, _ in runs[0] if loss is not None]) >= 6  # every step's loss, every epoch
+    assert runs[0] == runs[1]
