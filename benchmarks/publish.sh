@@ -19,7 +19,9 @@ for data in beauty sports yelp; do
   fi
   run="runs/$name"
   if [[ ! -f "$run/metrics.json" ]]; then
-    echo "genrec-$data: $run has no metrics.json; train it first: bash benchmarks/runs.sh ${name%-seed*} [SEED]" >&2
+    seed=0
+    [[ "$name" =~ -seed([0-9]+)$ ]] && seed="${BASH_REMATCH[1]}"
+    echo "genrec-$data: $run has no metrics.json; train it first: bash benchmarks/runs.sh ${name%-seed*} $seed" >&2
     status=1
     continue
   fi
