@@ -33,6 +33,8 @@ def model_inputs(options: dict) -> str:
         parts.append("positions from the end")
     if options.get("config_overrides", {}).get("decoder_start_from_mask"):
         parts.append("decoder started from the [MASK]")
+    if options.get("config_overrides", {}).get("decoder_start_from_last_item"):
+        parts.append("decoder started from the last item")
     return f" ({', '.join(parts)})" if parts else ""
 
 

@@ -53,6 +53,8 @@ def _config_overrides(args: argparse.Namespace) -> dict[str, float]:
         overrides["positions_from_end"] = True
     if getattr(args, "decoder_start_from_mask", False):
         overrides["decoder_start_from_mask"] = True
+    if getattr(args, "decoder_start_from_last_item", False):
+        overrides["decoder_start_from_last_item"] = True
     if getattr(args, "layers", None) is not None:
         if args.layers <= 0:
             raise ValueError(f"--layers must be positive, got {args.layers}")
@@ -121,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--decoder-start-from-mask", action="store_true",
                        help="add the encoder's state at the [MASK] to the decoder's start token, so the decoder starts "
                             "from what the encoder read there (BART and the paper start it from a fixed token)")
+    train.add_argument("--decoder-start-from-last-item", action="store_true",
+                       help="add the encoder's state at the most recent item (the token before the [MASK]) to the "
+                            "decoder's start token, as SASRec scores from that item's position (with "
+                            "--decoder-start-from-mask, both states)")
     train.add_argument("--average-epochs", type=int, default=0, metavar="K",
                        help="at each fine-tuning validation, also score the average of the weights at the last K "
                             "epoch ends; the best average is kept if it beats every epoch (checkpoint averaging; "

@@ -307,6 +307,10 @@ def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Pat
         training.insert(1, "- Decoder started from the `[MASK]`: the encoder's state there is added to the decoder's start "
                            "token, so decoding starts from what the encoder read at the `[MASK]` (BART and the paper "
                            "start from the same token embedding for every history).")
+    if options["config_overrides"].get("decoder_start_from_last_item"):
+        training.insert(1, "- Decoder started from the most recent item: the encoder's state at the token before the "
+                           "`[MASK]` is added to the decoder's start token, so the last item reaches the output along "
+                           "the residual stream, as in SASRec.")
     if not options.get("users", True):
         training.insert(1, "- Users: none. This is an item-only model: the paper's user token and user-ID embedding "
                            "are left out, so a recommendation depends on the history alone (pass no `user`).")

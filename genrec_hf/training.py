@@ -538,7 +538,8 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
                                                              "vocab_size", "num_users", "num_items",
                                                              "label_smoothing", "dropout", "attention_dropout",
                                                              "item_id_embedding", "positions_from_end",
-                                                             "decoder_start_from_mask")}},
+                                                             "decoder_start_from_mask",
+                                                             "decoder_start_from_last_item")}},
         "validation": {k.removeprefix("validation_"): v for k, v in validation_metrics.items()},
         "test": {k.removeprefix("test_"): v for k, v in test_metrics.items()},
         "history_excluded": {split: {k.removeprefix(f"{split}_"): v for k, v in metrics.items()}

@@ -82,6 +82,10 @@ class GenRecConfig(BartConfig):
             decoder's first query already holds what the encoder read there (BERT4Rec's readout, inside GenRec's
             decoder). BART, and the paper, start every decoder from the same token embedding, whatever the
             history. Needs ``mask_token_id`` and exactly one ``[MASK]`` per input.
+        decoder_start_from_last_item: add the encoder's state at the token before the ``[MASK]`` (the most
+            recent item's last token) to the decoder's start token, so the most recent item reaches the output
+            through the residual stream (SASRec reads its scores from that item's own position). With
+            ``decoder_start_from_mask`` both states are added. Needs ``mask_token_id``.
         mask_token_id: the tokenizer's ``[MASK]`` id (set by ``from_preset`` from the tokenizer).
 
     Example:
@@ -110,6 +114,7 @@ class GenRecConfig(BartConfig):
     item_id_embedding: bool = True
     positions_from_end: bool = False
     decoder_start_from_mask: bool = False
+    decoder_start_from_last_item: bool = False
     mask_token_id: int | None = None
 
     def __post_init__(self, **kwargs):
@@ -127,15 +132,17 @@ class GenRecConfig(BartConfig):
             raise ValueError(
                 f"unknown_id_policy={self.unknown_id_policy!r} is not one of {UNKNOWN_ID_POLICIES}"
             )
-        for name in ("item_id_embedding", "positions_from_end", "decoder_start_from_mask"):
+        for name in ("item_id_embedding", "positions_from_end", "decoder_start_from_mask",
+                     "decoder_start_from_last_item"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         for name in ("num_users", "num_items"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.decoder_start_from_mask and self.mask_token_id is None:
-            raise ValueError("decoder_start_from_mask reads the encoder state at the [MASK]: set mask_token_id too "
-                             "(from_preset with a tokenizer sets it)")
+        for name in ("decoder_start_from_mask", "decoder_start_from_last_item"):
+            if getattr(self, name) and self.mask_token_id is None:
+                raise ValueError(f"{name} finds the [MASK] in the input: set mask_token_id too (from_preset with a "
+                                 f"tokenizer sets it)")
 
     def to_dict(self) -> dict[str, Any]:
         output = super().to_dict()

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from transformers import LogitsProcessor
 
-from .modeling_genrec import mask_states
+from .modeling_genrec import start_states
 
 
 class ItemTrie:
@@ -253,7 +253,7 @@ class BeamSharedDecoder:
     def __init__(self, model: Any, encoder_states: torch.Tensor, encoder_mask: torch.Tensor,
                  start_states: torch.Tensor | None = None):
         decoder = model.get_decoder()
-        self.start_states = start_states  # (batch, d_model), added to the first token (decoder_start_from_mask)
+        self.start_states = start_states  # (batch, d_model), added to the first token (decoder_start_from_*)
         self.model, self.decoder = model, decoder
         self.num_heads = model.config.decoder_attention_heads
         self.cross = []
@@ -388,9 +388,8 @@ def beam_search_items(
         encoder_states = encode_in_length_buckets(encoder, inputs)
     finally:
         encoder.train(was_training)
-    start_states = (mask_states(encoder_states, inputs["input_ids"], model.config.mask_token_id)
-                    if getattr(model.config, "decoder_start_from_mask", False) else None)
-    decoder = BeamSharedDecoder(model, encoder_states, inputs["attention_mask"], start_states)
+    starts = start_states(encoder_states, inputs["input_ids"], model.config)
+    decoder = BeamSharedDecoder(model, encoder_states, inputs["attention_mask"], starts)
     size = encoder_states.shape[0]
 
     # Decoding starts after the tokens that every item shares: fewer steps, same ranking (those tokens are

@@ -4,8 +4,8 @@
 
 The user and item tables are separate, and row 0 of each is fixed at zero, so tokens that belong to no
 user or item (special tokens, ``[MASK]``, unknown ids) get no ID contribution. The decoder sees token
-embeddings only (with ``decoder_start_from_mask``, its start token also gets the encoder state at the
-``[MASK]``). Hub-portable: imports only torch, transformers and the sibling config module.
+embeddings only (with ``decoder_start_from_mask`` / ``decoder_start_from_last_item``, its start token also gets
+the encoder state at the ``[MASK]`` / at the most recent item). Hub-portable: imports only torch, transformers and the sibling config module.
 """
 
 from __future__ import annotations
@@ -52,24 +52,42 @@ def _check_id_range(ids: torch.Tensor, table: nn.Embedding, name: str) -> None:
         )
 
 
-def mask_states(encoder_states: torch.Tensor, input_ids: torch.Tensor, mask_token_id: int) -> torch.Tensor:
-    """The encoder state at each row's ``[MASK]``, (batch, d_model); a clear error unless every row has one."""
+def mask_states(encoder_states: torch.Tensor, input_ids: torch.Tensor, mask_token_id: int,
+                offset: int = 0) -> torch.Tensor:
+    """The encoder state ``offset`` tokens after each row's ``[MASK]`` (-1: the token before it), (batch, d_model);
+    a clear error unless every row has exactly one ``[MASK]``."""
     is_mask = input_ids == mask_token_id
     counts = is_mask.sum(1)
     if not bool((counts == 1).all()):
         row = int((counts != 1).nonzero()[0, 0])
-        raise ValueError(f"decoder_start_from_mask starts the decoder from the encoder state at the [MASK] (token "
+        raise ValueError(f"the decoder starts from the encoder state at the [MASK] (token "
                          f"{mask_token_id}), and row {row} of input_ids has {int(counts[row])}: every input needs "
                          f"exactly one (encode histories with append_mask=True, or mask one item)")
-    return encoder_states[is_mask]
+    positions = is_mask.long().argmax(1) + offset
+    if not bool(((positions >= 0) & (positions < input_ids.shape[1])).all()):
+        row = int(((positions < 0) | (positions >= input_ids.shape[1])).nonzero()[0, 0])
+        raise ValueError(f"row {row} of input_ids has no token {offset:+d} from its [MASK]")
+    return encoder_states[torch.arange(len(positions), device=positions.device), positions]
+
+
+def start_states(encoder_states: torch.Tensor, input_ids: torch.Tensor, config: GenRecConfig) -> torch.Tensor | None:
+    """What the decoder's start token gets added, (batch, d_model): the encoder state at the ``[MASK]``
+    (``decoder_start_from_mask``) plus the one at the token before it, the most recent item's last token
+    (``decoder_start_from_last_item``); ``None`` with neither option."""
+    offsets = [offset for offset, on in ((0, getattr(config, "decoder_start_from_mask", False)),
+                                         (-1, getattr(config, "decoder_start_from_last_item", False))) if on]
+    if not offsets:
+        return None
+    return sum(mask_states(encoder_states, input_ids, config.mask_token_id, offset) for offset in offsets)
 
 
 @dataclass
 class GenRecEncoderOutput(BaseModelOutput):
-    """BART's encoder output plus ``mask_state``: the state at each row's ``[MASK]``, which
-    ``decoder_start_from_mask`` adds to the decoder's start token (``None`` without it)."""
+    """BART's encoder output plus ``start_state``: what ``decoder_start_from_mask`` (the state at each row's
+    ``[MASK]``) and ``decoder_start_from_last_item`` (the state at the token before it) add to the decoder's
+    start token (``None`` with neither)."""
 
-    mask_state: torch.FloatTensor | None = None
+    start_state: torch.FloatTensor | None = None
 
 
 def damaged_safetensors(folder: str) -> list[str]:
@@ -157,14 +175,15 @@ class GenRecEncoder(BartEncoder):
             inputs_embeds = inputs_embeds + self._positions_from_end_correction(attention_mask, inputs_embeds)
         # BART adds the positional embedding and runs the layers.
         output = super().forward(attention_mask=attention_mask, inputs_embeds=inputs_embeds, **kwargs)
-        if not self.config.decoder_start_from_mask:
+        if not (self.config.decoder_start_from_mask or self.config.decoder_start_from_last_item):
             return output
         if input_ids is None:
-            raise ValueError("decoder_start_from_mask finds the [MASK] in input_ids: pass input_ids, not inputs_embeds")
+            raise ValueError("decoder_start_from_mask and decoder_start_from_last_item find the [MASK] in input_ids: "
+                             "pass input_ids, not inputs_embeds")
         if isinstance(output, tuple):
             output = BaseModelOutput(*output)
-        return GenRecEncoderOutput(**output, mask_state=mask_states(output.last_hidden_state, input_ids,
-                                                                     self.config.mask_token_id))
+        return GenRecEncoderOutput(**output, start_state=start_states(output.last_hidden_state, input_ids,
+                                                                       self.config))
 
     def _positions_from_end_correction(self, attention_mask: torch.Tensor | None,
                                        inputs_embeds: torch.Tensor) -> torch.Tensor:
@@ -240,7 +259,8 @@ class GenRecModel(_ClearLoadErrors, BartModel):
                 **kwargs,
             )
         cache = cache if cache is not None else past_key_values
-        if self.config.decoder_start_from_mask and decoder_inputs_embeds is None:
+        starts_from_encoder = self.config.decoder_start_from_mask or self.config.decoder_start_from_last_item
+        if starts_from_encoder and decoder_inputs_embeds is None:
             if decoder_input_ids is None and input_ids is not None:  # BART's default: the input, shifted right
                 decoder_input_ids = shift_tokens_right(input_ids, self.config.pad_token_id,
                                                        self.config.decoder_start_token_id)
@@ -260,20 +280,21 @@ class GenRecModel(_ClearLoadErrors, BartModel):
 
     def decoder_start_embeds(self, decoder_input_ids: torch.LongTensor | None, encoder_outputs: Any,
                              cache: Any = None) -> torch.Tensor:
-        """The decoder's token embeddings, the first (start) token's plus the encoder state at the ``[MASK]``.
+        """The decoder's token embeddings, the first (start) token's plus the encoder's ``start_state``.
 
         Only the step that holds the start token gets it: with a non-empty decoder cache, the start token was
         in an earlier step.
         """
         if decoder_input_ids is None:
-            raise ValueError("decoder_start_from_mask needs decoder_input_ids (or labels)")
-        mask_state = getattr(encoder_outputs, "mask_state", None) if not isinstance(encoder_outputs, tuple) else None
-        if mask_state is None:
-            raise ValueError("decoder_start_from_mask needs the encoder output's mask_state: pass encoder_outputs as "
-                             "the GenRecEncoder returns them (return_dict=True), or input_ids instead")
+            raise ValueError("a decoder started from the encoder needs decoder_input_ids (or labels)")
+        start_state = getattr(encoder_outputs, "start_state", None) if not isinstance(encoder_outputs, tuple) else None
+        if start_state is None:
+            raise ValueError("a decoder started from the encoder needs the encoder output's start_state: pass "
+                             "encoder_outputs as the GenRecEncoder returns them (return_dict=True), or input_ids "
+                             "instead")
         embeds = self.decoder.embed_tokens(decoder_input_ids)
         if cache is None or cache.get_seq_length() == 0:
-            start = nn.functional.pad(mask_state.to(embeds.dtype).unsqueeze(1), (0, 0, 0, embeds.shape[1] - 1))
+            start = nn.functional.pad(start_state.to(embeds.dtype).unsqueeze(1), (0, 0, 0, embeds.shape[1] - 1))
             embeds = embeds + start
         return embeds
 

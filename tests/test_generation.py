@@ -11,14 +11,15 @@ from genrec_hf.modeling.generation_genrec import ItemTrie, ItemTrieLogitsProcess
 from .conftest import TINY
 
 
-@pytest.fixture(params=[False, True], ids=["fixed-start", "start-from-mask"])
+@pytest.fixture(params=[{}, {"decoder_start_from_mask": True}, {"decoder_start_from_last_item": True}],
+                ids=["fixed-start", "start-from-mask", "start-from-last-item"])
 def catalogue_model(request):
     # ids 1..130: item_12 is a token prefix of item_120..129, a case the trie must keep apart
     tokenizer = GenRecTokenizer.from_catalogue(items=[f"sku{n}" for n in range(1, 131)], users=["u"],
                                                model_max_length=64)
     torch.manual_seed(0)
     model = GenRecForConditionalGeneration(GenRecConfig.from_preset(
-        "small", tokenizer, **TINY, decoder_start_from_mask=request.param)).eval()
+        "small", tokenizer, **TINY, **request.param)).eval()
     return tokenizer, model
 
 

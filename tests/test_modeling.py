@@ -375,8 +375,41 @@ def test_decoder_start_from_mask_reads_the_mask_where_the_cloze_puts_it(tokenize
     position = int((batch["input_ids"][0] == tokenizer.mask_token_id).nonzero())
     assert position < int(batch["attention_mask"][0].sum()) - 2  # not the last item: a cloze in the middle
     output = model.get_encoder()(**{k: batch[k] for k in ("input_ids", "attention_mask", "user_ids", "item_ids")})
-    torch.testing.assert_close(output.mask_state, output.last_hidden_state[:, position])
+    torch.testing.assert_close(output.start_state, output.last_hidden_state[:, position])
     assert torch.isfinite(model(**batch).loss)
+
+
+def start_model(tokenizer, **starts):
+    torch.manual_seed(0)
+    return GenRecForConditionalGeneration(GenRecConfig.from_preset("small", tokenizer, **TINY, **starts)).eval()
+
+
+@pytest.mark.parametrize("starts, offsets", [
+    ({"decoder_start_from_last_item": True}, [-1]),
+    ({"decoder_start_from_mask": True, "decoder_start_from_last_item": True}, [0, -1]),
+])
+def test_decoder_start_from_last_item_adds_the_state_before_the_mask(tokenizer, starts, offsets):
+    """By hand: the start embedding plus the encoder state at the last item's token (and at the [MASK])."""
+    model = start_model(tokenizer, **starts)
+    plain = start_model(tokenizer)
+    plain.load_state_dict(model.state_dict())
+    batch = encode(tokenizer, targets=["B0004X", "B0008X"])
+    states = encoder_output(model, batch)
+    mask_at = (batch["input_ids"] == tokenizer.mask_token_id).long().argmax(1)
+    rows = torch.arange(len(mask_at))
+    last_item_tokens = batch["input_ids"][rows, mask_at - 1]
+    assert last_item_tokens.tolist() == [tokenizer.item_token_ids[30][-1], tokenizer.item_token_ids[7][-1]]
+    decoder_input_ids = model.prepare_decoder_input_ids_from_labels(batch["labels"])
+    embeds = plain.get_decoder().embed_tokens(decoder_input_ids)
+    for offset in offsets:
+        embeds[:, 0] += states[rows, mask_at + offset]
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    torch.testing.assert_close(model(**batch).logits, plain(**inputs, decoder_inputs_embeds=embeds).logits)
+
+
+def test_decoder_start_from_last_item_needs_the_mask_token_id():
+    with pytest.raises(ValueError, match="decoder_start_from_last_item finds the \\[MASK\\]"):
+        GenRecConfig(num_items=5, decoder_start_from_last_item=True)
 
 
 def test_decoder_start_from_mask_refuses_an_input_without_a_mask(tokenizer):

@@ -281,6 +281,13 @@ def test_decoder_start_from_mask_flag_reaches_the_model_config():
     assert _config_overrides(args) == {"label_smoothing": 0.0, "decoder_start_from_mask": True}
 
 
+def test_decoder_start_from_last_item_flag_reaches_the_model_config():
+    from genrec_hf.cli import _config_overrides, build_parser
+
+    args = build_parser().parse_args(["train", "--data", "d", "--decoder-start-from-last-item"])
+    assert _config_overrides(args)["decoder_start_from_last_item"] is True
+
+
 @pytest.mark.parametrize("value", ["-0.1", "nan"])
 def test_negative_weight_decay_is_refused_before_any_work(tmp_path, capsys, value):
     assert main(["train", "--data", "synthetic", "--output", str(tmp_path / "run"), "--weight-decay", value]) == 2

@@ -368,7 +368,9 @@ class GenRecTokenizer(PreTrainedTokenizerFast):
         for name in ("pad_token_id", "eos_token_id"):
             if getattr(config, name, None) != getattr(self, name):
                 problems.append(f"{name}: model {getattr(config, name, None)}, tokenizer {getattr(self, name)}")
-        if getattr(config, "decoder_start_from_mask", False) and config.mask_token_id != self.mask_token_id:
+        reads_mask = (getattr(config, "decoder_start_from_mask", False)
+                      or getattr(config, "decoder_start_from_last_item", False))
+        if reads_mask and config.mask_token_id != self.mask_token_id:
             problems.append(f"mask_token_id: model {config.mask_token_id}, tokenizer {self.mask_token_id} (the model "
                             f"starts its decoder from the encoder state at the [MASK])")
         if problems:
