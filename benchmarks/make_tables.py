@@ -76,14 +76,18 @@ def run_seconds(run: dict) -> float:
 
 
 def epochs_cell(run: dict, stage: str) -> str:
-    """A stage's epochs; where ``--budget-min`` ended it early, the epochs it ran of those it was given."""
+    """A stage's epochs; where ``--budget-min`` ended it early, the epochs it ran of those it was given; where
+    ``--average-epochs`` kept an average of its weights, which epochs."""
     planned = run["options"][f"{stage}_epochs"]
     budget = run.get("budget") or {}
     if stage in budget.get("skipped", []):
         return f"0 of {planned} (budget spent)"
-    if stage in budget.get("stopped", {}):
-        return f"{budget['stopped'][stage]:g} of {planned} (budget)"
-    return str(planned)
+    cell = f"{budget['stopped'][stage]:g} of {planned} (budget)" if stage in budget.get("stopped", {}) else str(planned)
+    selected = run.get("selected_model") or {}
+    average = selected.get("average") or {}
+    if selected.get("stage") == stage and average.get("kept"):
+        cell += f" (average of epochs {min(average['epochs']):g}-{max(average['epochs']):g})"
+    return cell
 
 
 def epochs_cells(group: list[dict], stage: str) -> str:

@@ -89,6 +89,9 @@ declare -A RUNS=(
   # (same seed, same batches); what changes is the candidate set of model selection. Its 2000-user validation curve
   # oscillates by up to .006 NDCG@10 from epoch to epoch while the learning rate is high
   [beauty-random-small-independent-nousers-nopretrain-noitemid-fromend-maskstart-avg5]="--data $beauty --ids random --item-codes independent --no-users --no-pretrain --no-item-id-embedding --positions-from-end --decoder-start-from-mask --average-epochs 5 --finetune-epochs 20 --budget-min 60 --prefixes --threads 2"
+  # ... the headline recipe with the most recent item's encoder state also added to the decoder's start token (SASRec
+  # scores from that item's own position; GenRec's [MASK] state reaches it only through attention): one change
+  [beauty-random-small-independent-nousers-nopretrain-noitemid-fromend-maskstart-laststart]="--data $beauty --ids random --item-codes independent --no-users --no-pretrain --no-item-id-embedding --positions-from-end --decoder-start-from-mask --decoder-start-from-last-item --finetune-epochs 20 --budget-min 60 --prefixes --threads 2"
   # ... with batch 256 at the same learning rate 1e-3 (the batch-256 probe at 2e-3 never left the popularity level;
   # RecBole's SASRec trains at batch 2048 with 1e-3), so 4x fewer optimiser steps per epoch
   [beauty-random-small-independent-nousers-nopretrain-noitemid-fromend-batch256]="--data $beauty --ids random --item-codes independent --no-users --no-pretrain --no-item-id-embedding --positions-from-end --batch-size 256 --finetune-epochs 20 --prefixes --threads 2"

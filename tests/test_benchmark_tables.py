@@ -47,6 +47,17 @@ def test_a_stage_the_budget_cut_short_shows_the_epochs_it_ran(tables):
     assert "| 1 / 11 of 12 (budget), 12 (prefixes) |" in row
 
 
+@pytest.mark.parametrize("kept, cell", [(True, "| 1 / 20 (average of epochs 8-12) (prefixes) |"),
+                                         (False, "| 1 / 20 (prefixes) |")])
+def test_a_run_that_kept_an_average_of_its_weights_names_the_epochs_averaged(tables, kept, cell):
+    averaged = genrec_run("beauty-x", 0, 0.030)
+    averaged["options"]["finetune_epochs"] = 20
+    averaged["selected_model"] = {"stage": "finetune", "average": {"epochs": [8.0, 9.0, 10.0, 11.0, 12.0],
+                                                                   "kept": kept}}
+    row = next(line for line in tables.render([averaged]).splitlines() if line.startswith("| `beauty-x`"))
+    assert cell in row
+
+
 def test_a_resumed_run_names_the_stage_it_resumed(tables):
     """A run killed during fine-tuning and resumed must not claim its pretraining was resumed."""
     resumed = genrec_run("beauty-x", 0, 0.030)
