@@ -31,10 +31,11 @@ def model_inputs(options: dict) -> str:
         parts.append("no item-ID embedding")
     if options.get("config_overrides", {}).get("positions_from_end"):
         parts.append("positions from the end")
-    if options.get("config_overrides", {}).get("decoder_start_from_mask"):
-        parts.append("decoder started from the [MASK]")
-    if options.get("config_overrides", {}).get("decoder_start_from_last_item"):
-        parts.append("decoder started from the last item")
+    starts = [name for key, name in (("decoder_start_from_mask", "the [MASK]"),
+                                     ("decoder_start_from_last_item", "the last item"))
+              if options.get("config_overrides", {}).get(key)]
+    if starts:
+        parts.append("decoder started from " + " and ".join(starts))
     return f" ({', '.join(parts)})" if parts else ""
 
 

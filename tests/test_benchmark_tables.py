@@ -109,6 +109,8 @@ def test_history_excluded_scores_sit_beside_the_recorded_ones_for_runs_that_have
      " (one token per item, positions from the end)"),
     ({"config_overrides": {"decoder_start_from_mask": True}}, " (decoder started from the [MASK])"),
     ({"config_overrides": {"decoder_start_from_last_item": True}}, " (decoder started from the last item)"),
+    ({"config_overrides": {"decoder_start_from_mask": True, "decoder_start_from_last_item": True}},
+     " (decoder started from the [MASK] and the last item)"),
     ({"preset": "small"}, ""),
     ({"preset": "bart-base", "item_codes": "independent"}, " (bart-base size, one token per item)"),
 ])
