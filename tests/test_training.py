@@ -284,7 +284,7 @@ def test_decoder_start_from_mask_flag_reaches_the_model_config():
 def test_decoder_start_from_last_item_flag_reaches_the_model_config():
     from genrec_hf.cli import _config_overrides, build_parser
 
-    args = build_parser().parse_args(["train", "--data", "d", "--decoder-start-from-last-item"])
+    args = build_parser().parse_args(["train", "--data", "d", "--output", "o", "--decoder-start-from-last-item"])
     assert _config_overrides(args)["decoder_start_from_last_item"] is True
 
 
