@@ -53,9 +53,9 @@ def _check_id_range(ids: torch.Tensor, table: nn.Embedding, name: str) -> None:
 
 
 def mask_states(encoder_states: torch.Tensor, input_ids: torch.Tensor, mask_token_id: int,
-                offset: int = 0) -> torch.Tensor:
-    """The encoder state ``offset`` tokens after each row's ``[MASK]`` (-1: the token before it), (batch, d_model);
-    a clear error unless every row has exactly one ``[MASK]``."""
+                offsets: tuple[int, ...] = (0,)) -> torch.Tensor:
+    """The sum of the encoder states ``offset`` tokens after each row's ``[MASK]`` (-1: the token before it),
+    (batch, d_model); a clear error unless every row has exactly one ``[MASK]`` and each offset lands in the row."""
     is_mask = input_ids == mask_token_id
     counts = is_mask.sum(1)
     if not bool((counts == 1).all()):
@@ -63,22 +63,26 @@ def mask_states(encoder_states: torch.Tensor, input_ids: torch.Tensor, mask_toke
         raise ValueError(f"the decoder starts from the encoder state at the [MASK] (token "
                          f"{mask_token_id}), and row {row} of input_ids has {int(counts[row])}: every input needs "
                          f"exactly one (encode histories with append_mask=True, or mask one item)")
-    positions = is_mask.long().argmax(1) + offset
-    if not bool(((positions >= 0) & (positions < input_ids.shape[1])).all()):
-        row = int(((positions < 0) | (positions >= input_ids.shape[1])).nonzero()[0, 0])
-        raise ValueError(f"row {row} of input_ids has no token {offset:+d} from its [MASK]")
-    return encoder_states[torch.arange(len(positions), device=positions.device), positions]
+    mask_at = is_mask.long().argmax(1)
+    rows = torch.arange(len(mask_at), device=mask_at.device)
+    total = 0
+    for offset in offsets:
+        positions = mask_at + offset
+        outside = (positions < 0) | (positions >= input_ids.shape[1])
+        if bool(outside.any()):
+            raise ValueError(f"row {int(outside.nonzero()[0, 0])} of input_ids has no token {offset:+d} from its "
+                             f"[MASK]")
+        total = total + encoder_states[rows, positions]
+    return total
 
 
 def start_states(encoder_states: torch.Tensor, input_ids: torch.Tensor, config: GenRecConfig) -> torch.Tensor | None:
     """What the decoder's start token gets added, (batch, d_model): the encoder state at the ``[MASK]``
     (``decoder_start_from_mask``) plus the one at the token before it, the most recent item's last token
     (``decoder_start_from_last_item``); ``None`` with neither option."""
-    offsets = [offset for offset, on in ((0, getattr(config, "decoder_start_from_mask", False)),
-                                         (-1, getattr(config, "decoder_start_from_last_item", False))) if on]
-    if not offsets:
-        return None
-    return sum(mask_states(encoder_states, input_ids, config.mask_token_id, offset) for offset in offsets)
+    offsets = tuple(offset for offset, on in ((0, getattr(config, "decoder_start_from_mask", False)),
+                                              (-1, getattr(config, "decoder_start_from_last_item", False))) if on)
+    return mask_states(encoder_states, input_ids, config.mask_token_id, offsets) if offsets else None
 
 
 @dataclass

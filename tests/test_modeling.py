@@ -407,6 +407,13 @@ def test_decoder_start_from_last_item_adds_the_state_before_the_mask(tokenizer, 
     torch.testing.assert_close(model(**batch).logits, plain(**inputs, decoder_inputs_embeds=embeds).logits)
 
 
+def test_decoder_start_from_last_item_refuses_a_mask_with_no_token_before_it(tokenizer):
+    model = start_model(tokenizer, decoder_start_from_last_item=True)
+    input_ids = torch.tensor([[tokenizer.mask_token_id, tokenizer.eos_token_id]])
+    with pytest.raises(ValueError, match="row 0 of input_ids has no token -1 from its \\[MASK\\]"):
+        model.get_encoder()(input_ids=input_ids, attention_mask=torch.ones_like(input_ids))
+
+
 def test_decoder_start_from_last_item_needs_the_mask_token_id():
     with pytest.raises(ValueError, match="decoder_start_from_last_item finds the \\[MASK\\]"):
         GenRecConfig(num_items=5, decoder_start_from_last_item=True)
