@@ -104,6 +104,10 @@ declare -A RUNS=(
   # the paper's protocol (sequential ids, decimal item tokens, item-ID embedding) with both decoder starts: the rule's
   # +1 acts on the last item's last digit chunk, the token before the [MASK], which now reaches the decoder directly
   [beauty-sequential-small-nousers-nopretrain-fromend-maskstart-laststart]="--data $beauty --ids sequential --no-users --no-pretrain --positions-from-end --decoder-start-from-mask --decoder-start-from-last-item --finetune-epochs 10 --prefixes --budget-min 60 --threads 2"
+  # ... and the random-id beauty headline recipe (one token per item, no item-ID embedding) on the paper's sequential
+  # ids: with one token per item the ids are only labels, so this measures what is learned, not the leak, on the
+  # paper's protocol (the rule's leak lives in decimal digits, which this tokenisation does not have)
+  [beauty-sequential-small-independent-nousers-nopretrain-noitemid-fromend-maskstart-laststart-e10]="--data $beauty --ids sequential --item-codes independent --no-users --no-pretrain --no-item-id-embedding --positions-from-end --decoder-start-from-mask --decoder-start-from-last-item --finetune-epochs 10 --budget-min 60 --prefixes --threads 2"
   # ... with batch 256 at the same learning rate 1e-3 (the batch-256 probe at 2e-3 never left the popularity level;
   # RecBole's SASRec trains at batch 2048 with 1e-3), so 4x fewer optimiser steps per epoch
   [beauty-random-small-independent-nousers-nopretrain-noitemid-fromend-batch256]="--data $beauty --ids random --item-codes independent --no-users --no-pretrain --no-item-id-embedding --positions-from-end --batch-size 256 --finetune-epochs 20 --prefixes --threads 2"
