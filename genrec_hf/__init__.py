@@ -39,6 +39,8 @@ _LAZY = {
     "EpochAverage": "training",
     "train_genrec": "training",
     "evaluate_checkpoint": "training",
+    "GenRecEnsemble": "ensemble",
+    "fuse_rankings": "ensemble",
     "load_p5": "data",
     "load_interactions": "data",
     "load_data": "data",

@@ -10,7 +10,7 @@ import zipfile
 import pytest
 
 import genrec_hf
-from genrec_hf import collators, data, hub, indexing, synthetic, trainer, training
+from genrec_hf import collators, data, ensemble, hub, indexing, synthetic, trainer, training
 from genrec_hf.genrec_ranking import genrec_ranking
 from genrec_hf.modeling import configuration_genrec, generation_genrec, modeling_genrec, pipeline_genrec
 from genrec_hf.tokenization import tokenization_genrec
@@ -39,7 +39,7 @@ def test_wheel_holds_the_portable_files_under_genrec_hf(tmp_path):
 
 
 @pytest.mark.parametrize("module", [configuration_genrec, modeling_genrec, tokenization_genrec, pipeline_genrec,
-                                    generation_genrec, collators, data, synthetic, genrec_ranking, trainer,
+                                    generation_genrec, collators, data, ensemble, synthetic, genrec_ranking, trainer,
                                     training, hub, indexing, genrec_hf],
                          ids=lambda m: m.__name__)
 def test_docstring_examples_run(module):
