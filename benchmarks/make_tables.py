@@ -120,11 +120,38 @@ def mean_std(values: list[float | None]) -> str:
     return f"{statistics.mean(present):.4f} ± {statistics.stdev(present):.4f}"
 
 
-def render(results: list[dict], sasrec: list[dict] | None = None) -> str:
+def ensemble_rows(ensembles: list[dict]) -> list[str]:
+    """One row per recipe and ensemble size: mean ± std over the ensembles scored (benchmarks/ensemble.py), which
+    may share members (3 pairs from 3 seeds); the time is the members' budgeted training, summed."""
+    groups: dict[tuple[str, int], list[dict]] = {}
+    for result in ensembles:
+        members = result["ensemble"]["members"]
+        groups.setdefault((base_name(members[0]), len(members)), []).append(result)
+    lines = []
+    for (recipe, size), group in sorted(groups.items()):
+        seeds = sorted({seed for result in group for seed in result["ensemble"]["seeds"]})
+        combos = ", ".join("+".join(map(str, result["ensemble"]["seeds"])) for result in group)
+        shared = " (members shared)" if len(group) * size > len(seeds) else ""
+        training = [result["training_s"] for result in group]
+        over = sum(not result["within_budget"] for result in group)
+        budget = f" ({over} over the {group[0]['budget_min']:g}-min budget)" if over else ""
+        lines.append(
+            f"| ensemble of {size} seeds of `{recipe}` ({len(group)} ensemble{'s' if len(group) > 1 else ''}: "
+            f"{combos}{shared}; mean item probability) | {group[0]['data']['ids']} | members' | "
+            + " | ".join(mean_std([result["test"].get(m) for result in group]) for m in METRICS)
+            + f" | {minutes(statistics.mean(training))} training{budget}"
+              f" | {machine_label(group[0]['machine'])}, {group[0]['machine']['torch_threads']} threads |")
+    return lines
+
+
+def render(results: list[dict], sasrec: list[dict] | None = None, ensembles: list[dict] | None = None) -> str:
     lines = []
     by_data: dict[str, list[dict]] = {}
     for result in results:
         by_data.setdefault(dataset_name(result), []).append(result)
+    seed_ensembles: dict[str, list[dict]] = {}
+    for result in ensembles or []:
+        seed_ensembles.setdefault(dataset_name(result), []).append(result)
     others: dict[str, list[dict]] = {}
     for result in sasrec or []:
         others.setdefault(dataset_name(result), []).append(result)
@@ -155,6 +182,7 @@ def render(results: list[dict], sasrec: list[dict] | None = None) -> str:
             for member in group:
                 for name, splits in member["baselines"].items():
                     baselines.setdefault((name, member["data"]["ids"]), []).append(splits["test"])
+        lines += ensemble_rows(seed_ensembles.get(data, []))
         for run in others.get(data, []):
             test = {m: run["test"].get(m.replace("hr@", "hit@")) for m in METRICS}
             lines.append(f"| `{run['name']}`: {run['model'].split(' (')[0]} (RecBole) | any | {run['best_epoch']} of "
@@ -334,11 +362,13 @@ def main(argv: list[str]) -> int:
     if any(arg != "--check" for arg in argv):  # --help included: a typo must not rewrite the README
         print(__doc__.strip(), file=sys.stderr)
         return 0 if argv in (["--help"], ["-h"]) else 2
-    results, speed, scale, sasrec = [], [], [], []
+    results, speed, scale, sasrec, ensembles = [], [], [], [], []
     for path in sorted(RESULTS.glob("*.json")):
         result = json.loads(path.read_text())
         if "benchmark" in result and "test" in result:
             results.append(result)
+        elif "ensemble" in result and "test" in result:
+            ensembles.append(result)
         elif "by_threads" in result:
             speed.append({**result, "name": path.stem})
         elif str(result.get("model", "")).startswith("SASRec"):
@@ -353,7 +383,7 @@ def main(argv: list[str]) -> int:
     _, tail = rest.split(END, 1)
     quality = render_time_to_quality(results, sasrec, write_plots="--check" not in argv)
     excluded = render_history_excluded(results)
-    blocks = [render(results, sasrec) + "\n" + (excluded + "\n" if excluded else ""),
+    blocks = [render(results, sasrec, ensembles) + "\n" + (excluded + "\n" if excluded else ""),
               quality + ("\n" if quality else "") + render_speed(speed),
               render_scale(scale)]
     updated = head + START + "\n" + "\n".join(blocks) + "\n" + END + tail

@@ -37,6 +37,26 @@ def test_runs_that_differ_only_by_seed_share_one_row_with_mean_and_std(tables):
     assert "3 seeds: 0, 1, 2" in rows[0] and "0.0320 ± 0.0020" in rows[0]
 
 
+def seed_ensemble(seeds: tuple[int, ...], ndcg10: float, training_s: float = 3000.0) -> dict:
+    """A results JSON as benchmarks/ensemble.py writes it, cut down to what the tables read."""
+    names = ["beauty-x" + (f"-seed{seed}" if seed else "") for seed in seeds]
+    return {"ensemble": {"members": names, "seeds": list(seeds)}, "data": {"source": "../shared/data/beauty/x.txt",
+                                                                            "ids": "random"},
+            "machine": {"cpus": 2, "torch_threads": 2}, "training_s": training_s, "budget_min": 60,
+            "within_budget": training_s <= 3600,
+            "test": {"hr@5": 0.05, "ndcg@5": 0.035, "hr@10": 0.07, "ndcg@10": ndcg10, "hr@20": 0.1}}
+
+
+def test_seed_ensembles_of_one_size_share_a_row_that_says_their_members_overlap(tables):
+    pairs = [seed_ensemble((0, 1), 0.042), seed_ensemble((0, 2), 0.044), seed_ensemble((1, 2), 0.046)]
+    table = tables.render([genrec_run("beauty-x", 0, 0.03)], ensembles=pairs + [seed_ensemble((0, 1, 2), 0.05, 4500)])
+    (pair_row,) = [line for line in table.splitlines() if line.startswith("| ensemble of 2 seeds")]
+    assert "3 ensembles: 0+1, 0+2, 1+2 (members shared)" in pair_row and "0.0440 ± 0.0020" in pair_row
+    assert "| 50 min training |" in pair_row
+    (triple_row,) = [line for line in table.splitlines() if line.startswith("| ensemble of 3 seeds")]
+    assert "(1 over the 60-min budget)" in triple_row and "members shared" not in triple_row
+
+
 def test_a_stage_the_budget_cut_short_shows_the_epochs_it_ran(tables):
     cut = genrec_run("beauty-x", 0, 0.030)
     cut["options"]["finetune_epochs"] = 12
