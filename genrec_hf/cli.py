@@ -140,8 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="continue the run in --output from its newest complete checkpoint")
     train.add_argument("--overwrite", action="store_true", help="start over in an --output that holds a run")
 
-    evaluate = commands.add_parser("evaluate", help="re-score a checkpoint on a data set's leave-one-out split")
-    evaluate.add_argument("checkpoint")
+    evaluate = commands.add_parser("evaluate", help="re-score a checkpoint (or the ensemble of several) on a data "
+                                                    "set's leave-one-out split")
+    evaluate.add_argument("checkpoints", nargs="+", metavar="checkpoint",
+                          help="a checkpoint folder; several are scored as one ensemble (mean item probability)")
+    evaluate.add_argument("--candidates", type=int,
+                          help="with several checkpoints: items each lists before fusing (default 5 x top-20)")
     _data_arguments(evaluate)
     evaluate.add_argument("--splits", default="test", help="comma-separated: validation,test")
     evaluate.add_argument("--exclude-history", action="store_true")
@@ -216,10 +220,19 @@ def main(argv: list[str] | None = None) -> int:
             bad = set(splits) - {"validation", "test"}
             if bad:
                 parser.error(f"unknown split(s) {sorted(bad)}: choose from validation, test")
-            if not Path(args.checkpoint).is_dir():
-                parser.error(f"{args.checkpoint}: not a checkpoint folder")
-            results = evaluate_checkpoint(args.checkpoint, _load(args), splits=splits,
-                                          exclude_history=args.exclude_history)
+            for checkpoint in args.checkpoints:
+                if not Path(checkpoint).is_dir():
+                    parser.error(f"{checkpoint}: not a checkpoint folder")
+            if args.candidates is not None and len(args.checkpoints) == 1:
+                parser.error("--candidates is for an ensemble: pass several checkpoints")
+            if len(args.checkpoints) == 1:
+                results = evaluate_checkpoint(args.checkpoints[0], _load(args), splits=splits,
+                                              exclude_history=args.exclude_history)
+            else:
+                from .ensemble import evaluate_ensemble
+
+                results = evaluate_ensemble(args.checkpoints, _load(args), splits=splits,
+                                            candidates=args.candidates, exclude_history=args.exclude_history)
             if args.output:
                 write_json_atomic(args.output, results)
             print(json.dumps({s: results[s] for s in splits}, indent=2))

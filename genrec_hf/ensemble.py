@@ -132,4 +132,34 @@ class GenRecEnsemble:
         return [fuse_rankings(rows, top_k=top_k) for rows in zip(*rankings)]
 
 
-__all__ = ["GenRecEnsemble", "fuse_rankings"]
+def evaluate_ensemble(checkpoints: Sequence[str | Path], data: Any, splits: tuple[str, ...] = ("test",),
+                      top_k: int = 20, candidates: int | None = None, batch_size: int = 64,
+                      exclude_history: bool = False) -> dict[str, Any]:
+    """Score the ensemble of saved checkpoints on a ``SequenceData``'s splits (HR@k, NDCG@k over raw items).
+
+    ``genrec-hf evaluate CKPT CKPT ... --data ...`` is this function. Raises ``ValueError`` if the checkpoints'
+    tokenizers do not know the data set's items.
+    """
+    from .metrics import ranking_metrics
+    from .provenance import environment
+
+    ensemble = GenRecEnsemble.from_pretrained(checkpoints)
+    tokenizer = ensemble.members[0][1]
+    unknown = {item for item in data.items if tokenizer.items.to_id(item) is None}
+    if unknown:
+        raise ValueError(f"{checkpoints[0]}: its tokenizer does not know {len(unknown)} items of {data.source} "
+                         f"(e.g. {sorted(map(str, unknown))[:3]}); was it trained on this data set?")
+    results = {**environment(), "checkpoints": [str(path) for path in checkpoints], "data": data.source,
+               "candidates": 5 * top_k if candidates is None else candidates}
+    for split in splits:
+        rows = data.splits[split]
+        users = rows["user"] if "user" in rows.column_names else None
+        ranked = ensemble.recommend(rows["history"], users, top_k=top_k, candidates=candidates,
+                                    batch_size=batch_size, exclude_history=exclude_history)
+        scores = ranking_metrics([[raw_id_key(item) for item, _ in row] for row in ranked],
+                                 [raw_id_key(target) for target in rows["target"]])
+        results[split] = {**scores, "users": len(ranked)}
+    return results
+
+
+__all__ = ["GenRecEnsemble", "evaluate_ensemble", "fuse_rankings"]

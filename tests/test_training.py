@@ -126,6 +126,30 @@ def test_evaluate_command_rescores_the_checkpoint(trained_run, tmp_path, monkeyp
         assert rescored[key] == pytest.approx(results["test"][key])
 
 
+def test_evaluate_command_scores_several_checkpoints_as_one_ensemble(trained_run, tmp_path, monkeypatch):
+    output, results = trained_run
+    import genrec_hf.synthetic as synthetic_module
+
+    sequences = synthetic_interactions(num_users=40, num_items=30, num_topics=3, seed=0)
+    monkeypatch.setattr(synthetic_module, "synthetic_interactions", lambda seed: sequences)
+    target = tmp_path / "ensemble.json"
+    checkpoint = str(output / "checkpoint")
+    # a model beside itself: the mean of equal probabilities is the model's own ranking (same beam width)
+    assert main(["evaluate", checkpoint, checkpoint, "--data", "synthetic", "--candidates", "20",
+                 "--output", str(target)]) == 0
+    ensemble = json.loads(target.read_text())
+    assert ensemble["checkpoints"] == [checkpoint, checkpoint] and ensemble["test"]["users"] == 40
+    for key in ("hr@5", "hr@10", "ndcg@10"):
+        assert ensemble["test"][key] == pytest.approx(results["test"][key])
+
+
+def test_evaluate_command_refuses_candidates_for_one_checkpoint(trained_run, capsys):
+    output, _ = trained_run
+    with pytest.raises(SystemExit):
+        main(["evaluate", str(output / "checkpoint"), "--data", "synthetic", "--candidates", "50"])
+    assert "pass several checkpoints" in capsys.readouterr().err
+
+
 def test_evaluate_command_rejects_a_checkpoint_of_another_data_set(trained_run, capsys):
     output, _ = trained_run
     assert main(["evaluate", str(output / "checkpoint"), "--data", "synthetic"]) == 2
