@@ -1,8 +1,10 @@
 """Every training run recorded in benchmarks/runs.sh is a valid `genrec-hf train` command for its data set.
 
 A typo in a queued run would otherwise surface only when its slot on the CPU comes, after the run before it.
+A run stopped before it finished is still recorded (benchmarks/stopped_run.py).
 """
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -11,6 +13,8 @@ import pytest
 
 from genrec_hf.cli import _config_overrides, build_parser
 from genrec_hf.training import TrainOptions
+
+from .conftest import benchmark_module
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ROOT / "benchmarks" / "runs.sh"
@@ -92,3 +96,30 @@ def test_device_script_fails_and_still_packs_when_a_check_fails(tmp_path):
     assert result.returncode == 1
     assert "wheel install failed" in (tmp_path / "out" / "device.log").read_text()
     assert (tmp_path / "out" / "results.tar").exists()
+
+
+def test_a_stopped_run_is_recorded_from_its_newest_complete_checkpoint(tmp_path, monkeypatch, capsys):
+    stopped = benchmark_module("stopped_run")
+    stage = tmp_path / "runs" / "beauty-x" / "finetune"
+    history = [{"step": 50, "epoch": 0.5, "loss": 9.8, "grad_norm": 5.8, "learning_rate": 1e-4},
+               {"step": 100, "epoch": 1.0, "eval_ndcg@10": 0.0042, "elapsed_s": 60.0}]
+    for step, logs in ((100, history), (50, history[:1])):
+        (stage / f"checkpoint-{step}").mkdir(parents=True)
+        (stage / f"checkpoint-{step}" / "trainer_state.json").write_text(json.dumps(
+            {"log_history": logs, "epoch": step / 100, "global_step": step, "max_steps": 800}))
+    (stage / "checkpoint-150").mkdir()  # cut short by the kill: no trainer_state.json, not read
+    monkeypatch.setattr(stopped, "RESULTS", tmp_path / "results")
+    assert stopped.main(["beauty-x", "--reason", "diverged", "--run-dir", str(tmp_path / "runs" / "beauty-x")]) == 0
+    record = json.loads((tmp_path / "results" / "stopped-beauty-x.json").read_text())
+    assert record["stopped"]["reason"] == "diverged" and record["stopped"]["runs_sh"] is None  # not a runs.sh name
+    finetune = record["stages"]["finetune"]
+    assert finetune["global_step"] == 100 and finetune["validation"][0]["eval_ndcg@10"] == 0.0042
+    assert finetune["training"] == [history[0]] and "git_commit" in record
+    assert "0.0042" in capsys.readouterr().out
+
+
+def test_a_stopped_run_without_a_checkpoint_is_refused(tmp_path, capsys):
+    stopped = benchmark_module("stopped_run")
+    with pytest.raises(SystemExit):
+        stopped.main(["beauty-x", "--reason", "x", "--run-dir", str(tmp_path)])
+    assert "no complete checkpoint" in capsys.readouterr().err
