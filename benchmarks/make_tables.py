@@ -131,13 +131,13 @@ def ensemble_rows(ensembles: list[dict]) -> list[str]:
     for (recipe, size), group in sorted(groups.items()):
         seeds = sorted({seed for result in group for seed in result["ensemble"]["seeds"]})
         combos = ", ".join("+".join(map(str, result["ensemble"]["seeds"])) for result in group)
-        shared = " (members shared)" if len(group) * size > len(seeds) else ""
+        shared = ", sharing members" if len(group) * size > len(seeds) else ""
         training = [result["training_s"] for result in group]
         over = sum(not result["within_budget"] for result in group)
         budget = f" ({over} over the {group[0]['budget_min']:g}-min budget)" if over else ""
         lines.append(
             f"| ensemble of {size} seeds of `{recipe}` ({len(group)} ensemble{'s' if len(group) > 1 else ''}: "
-            f"{combos}{shared}; mean item probability) | {group[0]['data']['ids']} | members' | "
+            f"{combos}{shared}; mean item probability) | {group[0]['data']['ids']} | as its members | "
             + " | ".join(mean_std([result["test"].get(m) for result in group]) for m in METRICS)
             + f" | {minutes(statistics.mean(training))} training{budget}"
               f" | {machine_label(group[0]['machine'])}, {group[0]['machine']['torch_threads']} threads |")
