@@ -51,10 +51,10 @@ def test_seed_ensembles_of_one_size_share_a_row_that_says_their_members_overlap(
     pairs = [seed_ensemble((0, 1), 0.042), seed_ensemble((0, 2), 0.044), seed_ensemble((1, 2), 0.046)]
     table = tables.render([genrec_run("beauty-x", 0, 0.03)], ensembles=pairs + [seed_ensemble((0, 1, 2), 0.05, 4500)])
     (pair_row,) = [line for line in table.splitlines() if line.startswith("| ensemble of 2 seeds")]
-    assert "3 ensembles: 0+1, 0+2, 1+2 (members shared)" in pair_row and "0.0440 ± 0.0020" in pair_row
+    assert "3 ensembles: 0+1, 0+2, 1+2, sharing members;" in pair_row and "0.0440 ± 0.0020" in pair_row
     assert "| 50 min training |" in pair_row
     (triple_row,) = [line for line in table.splitlines() if line.startswith("| ensemble of 3 seeds")]
-    assert "(1 over the 60-min budget)" in triple_row and "members shared" not in triple_row
+    assert "(1 over the 60-min budget)" in triple_row and "sharing members" not in triple_row
 
 
 def test_a_stage_the_budget_cut_short_shows_the_epochs_it_ran(tables):
