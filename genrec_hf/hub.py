@@ -99,8 +99,16 @@ def read_seed_runs(metrics: dict[str, Any], seed_runs: Sequence[str | Path]) -> 
 
     ```
     """
+    import dataclasses
+
+    from .training import TrainOptions
+
+    # An option added after a run was recorded is absent from its JSON: that run had the option's default behaviour.
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainOptions) if f.default is not dataclasses.MISSING}
+
     def recipe(run: dict[str, Any]) -> dict[str, Any]:
-        options = {k: v for k, v in run["options"].items() if k not in RUN_ONLY_OPTIONS}
+        options = {**defaults, **run["options"]}
+        options = {k: v for k, v in options.items() if k not in RUN_ONLY_OPTIONS}
         return {"data set": _dataset_key(run), "ids": run["data"]["ids"], **options}
 
     runs = []

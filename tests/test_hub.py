@@ -13,7 +13,7 @@ import pytest
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, EvalResult, ModelCard
 
 from genrec_hf.cli import main
-from genrec_hf.hub import PushError, export_run, model_card, push_run
+from genrec_hf.hub import PushError, export_run, model_card, push_run, read_seed_runs
 
 from .conftest import HIDE_GENREC_HF, build_hf_cache, run_python
 
@@ -227,6 +227,24 @@ def test_card_refuses_seed_runs_of_another_recipe_or_the_same_seed(trained_run, 
     other = _seed_variant(output, tmp_path, 1, 0.1, change)
     with pytest.raises(ValueError, match=message):
         model_card(output, "org/genrec-tiny", seed_runs=[other])
+
+
+@pytest.mark.parametrize("recorded_default, message", [(True, None), (False, "differs in average_epochs")])
+def test_a_seed_run_recorded_before_an_option_existed_counts_as_its_default(trained_run, tmp_path, recorded_default,
+                                                                           message):
+    output, _ = trained_run
+    other = _seed_variant(output, tmp_path, 1, 0.1)
+    older = json.loads(other.read_text())
+    del older["options"]["average_epochs"]  # a run from before the option: it averaged nothing, the default
+    other.write_text(json.dumps(older))
+    metrics = json.loads((output / "metrics.json").read_text())
+    if not recorded_default:
+        metrics["options"]["average_epochs"] = 5
+    if message is None:
+        assert len(read_seed_runs(metrics, [other])) == 1
+    else:
+        with pytest.raises(ValueError, match=message):
+            read_seed_runs(metrics, [other])
 
 
 def sasrec_results(path, dataset):
