@@ -26,10 +26,8 @@ from pathlib import Path
 import torch
 
 from genrec_hf.data import load_data
-from genrec_hf.ensemble import GenRecEnsemble, fuse_rankings
-from genrec_hf.metrics import ranking_metrics
+from genrec_hf.ensemble import GenRecEnsemble, fuse_rankings, raw_item_metrics
 from genrec_hf.provenance import environment, write_json_atomic
-from genrec_hf.tokenization import raw_id_key
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported by path (tests)
 from headline import recipe, training_seconds  # noqa: E402
@@ -39,18 +37,13 @@ ROOT = RESULTS.parent.parent
 SPLITS = ("validation", "test")
 
 
-def metrics_of(rankings: list[list[tuple]], targets: list, top_k: int) -> dict[str, float]:
-    ranked = [[raw_id_key(item) for item, _ in row[:top_k]] for row in rankings]
-    return {**ranking_metrics(ranked, [raw_id_key(t) for t in targets]), "users": len(targets)}
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="+", help="recorded runs (benchmarks/results/NAME.json)")
     parser.add_argument("--sizes", default="2", help="comma-separated ensemble sizes to score (default 2)")
     parser.add_argument("--candidates", type=int, default=50,
-                        help="items each member lists before fusing (default 50: on Beauty, 100 took 3.7x the time "
-                             "of 20 per member, 50 took 1.8x)")
+                        help="items each member lists before fusing (default 50; more is closer to the exact "
+                             "mixture and slower: every candidate beam takes a decoder step)")
     parser.add_argument("--top-k", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--budget-min", type=float, default=60)
@@ -95,7 +88,7 @@ def main(argv: list[str]) -> int:
         members.append({"name": name, "seed": run["options"]["seed"], "checkpoint": run["checkpoint"],
                         "training_s": round(training_seconds(run), 1),
                         "recorded": {split: run[split] for split in SPLITS},
-                        "recomputed": {split: metrics_of(lists[split][index], targets[split], args.top_k)
+                        "recomputed": {split: raw_item_metrics(lists[split][index], targets[split], args.top_k)
                                        for split in SPLITS}})
     written = []
     for size in sizes:
@@ -111,7 +104,7 @@ def main(argv: list[str]) -> int:
             for split in SPLITS:
                 fused = [fuse_rankings([lists[split][i][row] for i in chosen], top_k=args.top_k)
                          for row in range(len(targets[split]))]
-                result[split] = metrics_of(fused, targets[split], args.top_k)
+                result[split] = raw_item_metrics(fused, targets[split], args.top_k)
             result["members"] = [members[i] for i in chosen]
             seeds = "-".join(str(members[i]["seed"]) for i in chosen)
             path = RESULTS / f"ensemble-{recipe(members[chosen[0]]['name'])}-seeds{seeds}.json"

@@ -132,6 +132,14 @@ class GenRecEnsemble:
         return [fuse_rankings(rows, top_k=top_k) for rows in zip(*rankings)]
 
 
+def raw_item_metrics(rankings: Sequence[Ranking], targets: Sequence[Any], top_k: int = 20) -> dict[str, float]:
+    """HR@k and NDCG@k of ``(raw item, score)`` rankings (cut to ``top_k``) against raw target ids, plus ``users``."""
+    from .metrics import ranking_metrics
+
+    ranked = [[raw_id_key(item) for item, _ in row[:top_k]] for row in rankings]
+    return {**ranking_metrics(ranked, [raw_id_key(target) for target in targets]), "users": len(targets)}
+
+
 def evaluate_ensemble(checkpoints: Sequence[str | Path], data: Any, splits: tuple[str, ...] = ("test",),
                       top_k: int = 20, candidates: int | None = None, batch_size: int = 64,
                       exclude_history: bool = False) -> dict[str, Any]:
@@ -139,8 +147,25 @@ def evaluate_ensemble(checkpoints: Sequence[str | Path], data: Any, splits: tupl
 
     ``genrec-hf evaluate CKPT CKPT ... --data ...`` is this function. Raises ``ValueError`` if the checkpoints'
     tokenizers do not know the data set's items.
+
+    Example:
+
+    ```python
+    >>> import tempfile
+    >>> from genrec_hf import GenRecConfig, GenRecForConditionalGeneration, load_data
+    >>> data = load_data("synthetic")
+    >>> folders = []
+    >>> for _ in range(2):  # two (untrained) members, saved as checkpoints
+    ...     tok = data.tokenizer(item_codes="independent", users=False)
+    ...     model = GenRecForConditionalGeneration(GenRecConfig.from_preset("small", tok, d_model=32))
+    ...     folders.append(tempfile.mkdtemp())
+    ...     model.save_pretrained(folders[-1]); _ = tok.save_pretrained(folders[-1])
+    >>> scores = evaluate_ensemble(folders, data, splits=("test",), candidates=20)
+    >>> scores["test"]["users"] == len(data.splits["test"]), 0 <= scores["test"]["ndcg@10"] <= 1
+    (True, True)
+
+    ```
     """
-    from .metrics import ranking_metrics
     from .provenance import environment
 
     ensemble = GenRecEnsemble.from_pretrained(checkpoints)
@@ -156,10 +181,8 @@ def evaluate_ensemble(checkpoints: Sequence[str | Path], data: Any, splits: tupl
         users = rows["user"] if "user" in rows.column_names else None
         ranked = ensemble.recommend(rows["history"], users, top_k=top_k, candidates=candidates,
                                     batch_size=batch_size, exclude_history=exclude_history)
-        scores = ranking_metrics([[raw_id_key(item) for item, _ in row] for row in ranked],
-                                 [raw_id_key(target) for target in rows["target"]])
-        results[split] = {**scores, "users": len(ranked)}
+        results[split] = raw_item_metrics(ranked, rows["target"], top_k)
     return results
 
 
-__all__ = ["GenRecEnsemble", "evaluate_ensemble", "fuse_rankings"]
+__all__ = ["GenRecEnsemble", "evaluate_ensemble", "fuse_rankings", "raw_item_metrics"]
