@@ -108,6 +108,22 @@ def test_members_must_rank_the_same_catalogue():
         GenRecEnsemble([member(ITEMS), member(ITEMS[:-1])])
 
 
+def test_an_ensemble_needs_a_member():
+    with pytest.raises(ValueError, match="at least one"):
+        GenRecEnsemble([])
+
+
+def test_an_ensemble_of_checkpoints_of_another_data_set_is_refused(tmp_path):
+    from genrec_hf.data import load_data
+    from genrec_hf.ensemble import evaluate_ensemble
+
+    model, tokenizer = member(ITEMS)  # knows sku1..sku40, not the synthetic catalogue
+    model.save_pretrained(tmp_path / "a")
+    tokenizer.save_pretrained(tmp_path / "a")
+    with pytest.raises(ValueError, match="does not know"):
+        evaluate_ensemble([tmp_path / "a", tmp_path / "a"], load_data("synthetic"))
+
+
 def test_fewer_candidates_than_recommendations_is_refused():
     with pytest.raises(ValueError, match="candidates=5 must be >= top_k=10"):
         GenRecEnsemble([member(ITEMS)]).recommend(HISTORIES, top_k=10, candidates=5, progress=False)
