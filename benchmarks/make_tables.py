@@ -120,31 +120,60 @@ def mean_std(values: list[float | None]) -> str:
     return f"{statistics.mean(present):.4f} ± {statistics.stdev(present):.4f}"
 
 
-def ensemble_rows(ensembles: list[dict]) -> list[str]:
-    """One row per recipe and ensemble size: mean ± std over the ensembles scored (benchmarks/ensemble.py), which
-    may share members (3 pairs from 3 seeds); the time is the members' budgeted training, summed."""
+def read_plans(path: Path = ROOT / "benchmarks" / "ensemble_plans.json") -> list[dict]:
+    """Ensembles fixed before their members existed (benchmarks/ensemble_plans.json)."""
+    return json.loads(path.read_text())["plans"] if path.exists() else []
+
+
+def ensemble_row(label: str, group: list[dict], size: int) -> str:
+    """Mean ± std over ``group``; the time is the members' budgeted training, summed."""
+    training = [result["training_s"] for result in group]
+    over = sum(not result["within_budget"] for result in group)
+    budget = f" ({over} over the {group[0]['budget_min']:g}-min budget)" if over else ""
+    return (f"| {label} | {group[0]['data']['ids']} | as its members | "
+            + " | ".join(mean_std([result["test"].get(m) for result in group]) for m in METRICS)
+            + f" | {minutes(statistics.mean(training))} training{budget}"
+              f" | {machine_label(group[0]['machine'])}, {group[0]['machine']['torch_threads']} threads |")
+
+
+def combos(seed_lists: list[list[int]]) -> str:
+    return ", ".join("+".join(map(str, seeds)) for seeds in seed_lists)
+
+
+def ensemble_rows(ensembles: list[dict], plans: list[dict] | None = None) -> list[str]:
+    """One row per recipe and ensemble size over every ensemble scored (benchmarks/ensemble.py), which may share
+    members (3 pairs from 3 seeds); above it, one row per pre-registered plan of that recipe and size, over the
+    plan's ensembles only (blank, with what is missing, until all are scored)."""
     groups: dict[tuple[str, int], list[dict]] = {}
     for result in ensembles:
         members = result["ensemble"]["members"]
         groups.setdefault((base_name(members[0]), len(members)), []).append(result)
     lines = []
     for (recipe, size), group in sorted(groups.items()):
+        by_seeds = {tuple(sorted(result["ensemble"]["seeds"])): result for result in group}
+        for plan in plans or []:
+            if plan["recipe"] != recipe or {len(seeds) for seeds in plan["ensembles"]} != {size}:
+                continue
+            wanted = [tuple(sorted(seeds)) for seeds in plan["ensembles"]]
+            missing = [seeds for seeds in wanted if seeds not in by_seeds]
+            label = (f"**pre-registered** ensembles of {size} seeds of `{recipe}` ({combos(plan['ensembles'])}; "
+                     f"fixed in {plan['registered']}; mean item probability)")
+            if missing:
+                blank = " | ".join([""] * (len(METRICS) + 3))  # epochs, metrics, time, machine
+                lines.append(f"| {label}: not yet scored: {combos(missing)} | {group[0]['data']['ids']} | {blank} |")
+            else:
+                lines.append(ensemble_row(label, [by_seeds[seeds] for seeds in wanted], size))
         seeds = sorted({seed for result in group for seed in result["ensemble"]["seeds"]})
-        combos = ", ".join("+".join(map(str, result["ensemble"]["seeds"])) for result in group)
         shared = ", sharing members" if len(group) * size > len(seeds) else ""
-        training = [result["training_s"] for result in group]
-        over = sum(not result["within_budget"] for result in group)
-        budget = f" ({over} over the {group[0]['budget_min']:g}-min budget)" if over else ""
-        lines.append(
-            f"| ensemble of {size} seeds of `{recipe}` ({len(group)} ensemble{'s' if len(group) > 1 else ''}: "
-            f"{combos}{shared}; mean item probability) | {group[0]['data']['ids']} | as its members | "
-            + " | ".join(mean_std([result["test"].get(m) for result in group]) for m in METRICS)
-            + f" | {minutes(statistics.mean(training))} training{budget}"
-              f" | {machine_label(group[0]['machine'])}, {group[0]['machine']['torch_threads']} threads |")
+        lines.append(ensemble_row(
+            f"ensemble of {size} seeds of `{recipe}` ({len(group)} ensemble{'s' if len(group) > 1 else ''}: "
+            f"{combos([result['ensemble']['seeds'] for result in group])}{shared}; mean item probability)",
+            group, size))
     return lines
 
 
-def render(results: list[dict], sasrec: list[dict] | None = None, ensembles: list[dict] | None = None) -> str:
+def render(results: list[dict], sasrec: list[dict] | None = None, ensembles: list[dict] | None = None,
+           plans: list[dict] | None = None) -> str:
     lines = []
     by_data: dict[str, list[dict]] = {}
     for result in results:
@@ -182,7 +211,7 @@ def render(results: list[dict], sasrec: list[dict] | None = None, ensembles: lis
             for member in group:
                 for name, splits in member["baselines"].items():
                     baselines.setdefault((name, member["data"]["ids"]), []).append(splits["test"])
-        lines += ensemble_rows(seed_ensembles.get(data, []))
+        lines += ensemble_rows(seed_ensembles.get(data, []), plans)
         for run in others.get(data, []):
             test = {m: run["test"].get(m.replace("hr@", "hit@")) for m in METRICS}
             lines.append(f"| `{run['name']}`: {run['model'].split(' (')[0]} (RecBole) | any | {run['best_epoch']} of "
@@ -383,7 +412,7 @@ def main(argv: list[str]) -> int:
     _, tail = rest.split(END, 1)
     quality = render_time_to_quality(results, sasrec, write_plots="--check" not in argv)
     excluded = render_history_excluded(results)
-    blocks = [render(results, sasrec, ensembles) + "\n" + (excluded + "\n" if excluded else ""),
+    blocks = [render(results, sasrec, ensembles, read_plans()) + "\n" + (excluded + "\n" if excluded else ""),
               quality + ("\n" if quality else "") + render_speed(speed),
               render_scale(scale)]
     updated = head + START + "\n" + "\n".join(blocks) + "\n" + END + tail

@@ -57,6 +57,36 @@ def test_seed_ensembles_of_one_size_share_a_row_that_says_their_members_overlap(
     assert "(1 over the 60-min budget)" in triple_row and "sharing members" not in triple_row
 
 
+PLAN = {"recipe": "beauty-x", "ensembles": [[0, 3], [1, 4], [2, 5]], "registered": "commit abc1234"}
+
+
+def test_a_pre_registered_plan_gets_its_own_row_over_its_ensembles_only(tables):
+    pairs = {(0, 3): 0.040, (1, 4): 0.042, (2, 5): 0.044, (0, 1): 0.060, (3, 4): 0.070}
+    table = tables.render([genrec_run("beauty-x", 0, 0.03)],
+                          ensembles=[seed_ensemble(seeds, ndcg) for seeds, ndcg in pairs.items()], plans=[PLAN])
+    rows = [line for line in table.splitlines() if "seeds of `beauty-x`" in line]
+    assert len(rows) == 2 and rows[0].startswith("| **pre-registered** ensembles of 2 seeds")
+    assert "(0+3, 1+4, 2+5; fixed in commit abc1234;" in rows[0] and "| 0.0420 ± 0.0020 |" in rows[0]
+    assert "5 ensembles:" in rows[1] and "sharing members" in rows[1]
+
+
+def test_a_plan_not_fully_scored_shows_what_is_missing_and_no_numbers(tables):
+    table = tables.render([genrec_run("beauty-x", 0, 0.03)],
+                          ensembles=[seed_ensemble((0, 3), 0.09), seed_ensemble((0, 1), 0.05)], plans=[PLAN])
+    (planned,) = [line for line in table.splitlines() if line.startswith("| **pre-registered**")]
+    assert "not yet scored: 1+4, 2+5" in planned and "0.09" not in planned
+    assert planned.count("|") == table.splitlines()[2].count("|")  # as many cells as the header
+
+
+def test_the_committed_plans_name_recipes_and_pairs_of_seeds(tables):
+    plans = tables.read_plans()
+    assert plans, "benchmarks/ensemble_plans.json holds the pre-registered ensembles"
+    for plan in plans:
+        assert plan["registered"] and plan["ensembles"]
+        seeds = [seed for ensemble in plan["ensembles"] for seed in ensemble]
+        assert len(seeds) == len(set(seeds)), "a plan's ensembles are disjoint"
+
+
 def test_a_stage_the_budget_cut_short_shows_the_epochs_it_ran(tables):
     cut = genrec_run("beauty-x", 0, 0.030)
     cut["options"]["finetune_epochs"] = 12
