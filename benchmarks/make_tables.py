@@ -125,7 +125,7 @@ def read_plans(path: Path = ROOT / "benchmarks" / "ensemble_plans.json") -> list
     return json.loads(path.read_text())["plans"] if path.exists() else []
 
 
-def ensemble_row(label: str, group: list[dict], size: int) -> str:
+def ensemble_row(label: str, group: list[dict]) -> str:
     """Mean ± std over ``group``; the time is the members' budgeted training, summed."""
     training = [result["training_s"] for result in group]
     over = sum(not result["within_budget"] for result in group)
@@ -143,7 +143,8 @@ def combos(seed_lists: list[list[int]]) -> str:
 def ensemble_rows(ensembles: list[dict], plans: list[dict] | None = None) -> list[str]:
     """One row per recipe and ensemble size over every ensemble scored (benchmarks/ensemble.py), which may share
     members (3 pairs from 3 seeds); above it, one row per pre-registered plan of that recipe and size, over the
-    plan's ensembles only (blank, with what is missing, until all are scored)."""
+    plan's ensembles only (blank, with what is missing, until all are scored; a plan shows from the first scored
+    ensemble of its recipe and size, since the table it belongs to is known from that)."""
     groups: dict[tuple[str, int], list[dict]] = {}
     for result in ensembles:
         members = result["ensemble"]["members"]
@@ -162,13 +163,13 @@ def ensemble_rows(ensembles: list[dict], plans: list[dict] | None = None) -> lis
                 blank = " | ".join([""] * (len(METRICS) + 3))  # epochs, metrics, time, machine
                 lines.append(f"| {label}: not yet scored: {combos(missing)} | {group[0]['data']['ids']} | {blank} |")
             else:
-                lines.append(ensemble_row(label, [by_seeds[seeds] for seeds in wanted], size))
+                lines.append(ensemble_row(label, [by_seeds[seeds] for seeds in wanted]))
         seeds = sorted({seed for result in group for seed in result["ensemble"]["seeds"]})
         shared = ", sharing members" if len(group) * size > len(seeds) else ""
         lines.append(ensemble_row(
             f"ensemble of {size} seeds of `{recipe}` ({len(group)} ensemble{'s' if len(group) > 1 else ''}: "
             f"{combos([result['ensemble']['seeds'] for result in group])}{shared}; mean item probability)",
-            group, size))
+            group))
     return lines
 
 
