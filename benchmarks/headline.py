@@ -11,6 +11,7 @@ name.
 
     python benchmarks/headline.py beauty random                    # -> beauty-random-small-...-seed2
     python benchmarks/headline.py beauty sequential --min-seeds 1  # one-seed recipes compete too
+    python benchmarks/headline.py beauty random --plan-ensembles   # its recipe's pre-registered ensembles' JSONs
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+PLANS = RESULTS.parent / "ensemble_plans.json"
 
 
 def training_seconds(result: dict) -> float:
@@ -86,16 +88,41 @@ def headline(dataset: str, ids: str, budget_min: float = 60, results: Path = RES
     return max(best, key=lambda r: r["validation"]["ndcg@10"])["benchmark"]["name"]
 
 
+def planned_ensembles(recipe_name: str, results: Path = RESULTS, plans: Path = PLANS) -> list[Path]:
+    """The result JSONs of the ensembles of ``recipe_name`` that a plan fixed before their members were trained
+    (benchmarks/ensemble_plans.json), for its card: every ensemble of the first plan that is fully scored, or none.
+    Ensembles scored outside a plan (the other pairs of the same seeds) are left out, since one could pick them
+    after seeing their scores."""
+    scored = {}
+    for path in sorted(results.glob(f"ensemble-{recipe_name}-seeds*.json")):
+        result = json.loads(path.read_text())
+        if recipe(result["ensemble"]["members"][0]) == recipe_name:
+            scored[tuple(sorted(result["ensemble"]["seeds"]))] = path
+    for plan in json.loads(plans.read_text())["plans"] if plans.exists() else []:
+        wanted = [tuple(sorted(seeds)) for seeds in plan["ensembles"]]
+        if plan["recipe"] == recipe_name and all(seeds in scored for seeds in wanted):
+            return [scored[seeds] for seeds in wanted]
+    return []
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset")
     parser.add_argument("ids", choices=("random", "sequential"))
     parser.add_argument("--budget-min", type=float, default=60)
     parser.add_argument("--min-seeds", type=int, default=3, help="seeds a recipe needs to compete (default 3)")
+    parser.add_argument("--plan-ensembles", action="store_true",
+                        help="print the result JSONs of the headline recipe's pre-registered ensembles, one per "
+                             "line, once all of a plan's are scored (nothing before)")
     args = parser.parse_args(argv)
     if args.min_seeds < 1:
         parser.error(f"--min-seeds must be at least 1, got {args.min_seeds}")
-    print(headline(args.dataset, args.ids, args.budget_min, min_seeds=args.min_seeds))
+    name = headline(args.dataset, args.ids, args.budget_min, min_seeds=args.min_seeds)
+    if args.plan_ensembles:
+        for path in planned_ensembles(recipe(name)):
+            print(path)
+    else:
+        print(name)
     return 0
 
 

@@ -2,9 +2,10 @@
 # The publish-ready Hub folders genrec-beauty / genrec-sports / genrec-yelp: each is the data set's headline
 # random-id run (among recipes with 3 seeds within the 60-minute budget, the best on mean validation NDCG@10, and
 # its best seed; benchmarks/headline.py), with the best sequential-id run as its companion (its numbers only), the
-# SASRec trained on the same split (benchmarks/results/sasrec-DATA.json) as a reference and the recipe's other seeds
-# where they exist, exported by `genrec-hf push --no-upload` into runs/hub/REPO_NAME (weights, tokenizer, remote
-# code, card with the numbers).
+# SASRec trained on the same split (benchmarks/results/sasrec-DATA.json) as a reference, the recipe's other seeds
+# where they exist and its pre-registered seed ensembles once all are scored (benchmarks/ensemble_plans.json),
+# exported by `genrec-hf push --no-upload` into runs/hub/REPO_NAME (weights, tokenizer, remote code, card with the
+# numbers).
 # Upload one with `hf upload ORG/REPO_NAME runs/hub/REPO_NAME` or `genrec-hf push RUN --repo ORG/REPO_NAME ...`.
 # Usage: bash benchmarks/publish.sh [ORG]   (the org only appears in the cards' usage snippets)
 set -euo pipefail
@@ -41,6 +42,10 @@ for data in beauty sports yelp; do
   for other in "benchmarks/results/$recipe.json" benchmarks/results/"$recipe"-seed*.json; do
     [[ -f "$other" && "$other" != "benchmarks/results/$name.json" ]] && companion+=(--seed-run "$other")
   done
+  # the recipe's pre-registered ensembles (benchmarks/ensemble_plans.json), once all of them are scored
+  while IFS= read -r ensemble; do
+    companion+=(--ensemble "$ensemble")
+  done < <(python benchmarks/headline.py "$data" random --plan-ensembles)
   python -m genrec_hf push "$run" --repo "$org/genrec-$data" --no-upload --folder "runs/hub/genrec-$data" \
     "${companion[@]}"
 done

@@ -162,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--seed-run", action="append", default=[],
                       help="the same recipe trained under another seed (run folder or its results JSON, e.g. "
                            "benchmarks/results/NAME-seed1.json); the card adds the mean ± std over the seeds")
+    push.add_argument("--ensemble", action="append", default=[],
+                      help="results JSON of this recipe's seeds ensembled (benchmarks/ensemble.py, e.g. "
+                           "benchmarks/results/ensemble-NAME-seeds0-3.json); the card adds their mean ± std")
     push.add_argument("--no-upload", action="store_true", help="write the folder only")
     push.add_argument("--private", action="store_true")
     push.add_argument("--revision", help="branch to commit to (created if missing)")
@@ -242,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
             result = push_run(args.run, args.repo, folder=args.folder, companions=args.companion,
                               private=args.private, revision=args.revision, create_pr=args.create_pr,
                               token=args.token, upload=not args.no_upload, license=args.license,
-                              references=args.reference, seed_runs=args.seed_run)
+                              references=args.reference, seed_runs=args.seed_run,
+                              ensembles=args.ensemble)
             print(f"folder: {result['folder']}")
             if result["pr_url"] or result["commit_url"]:
                 print(f"uploaded: {result['pr_url'] or result['commit_url']}")

@@ -9,6 +9,7 @@ reached the finished folder stays on disk and the error says how to retry.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -125,6 +126,84 @@ def read_seed_runs(metrics: dict[str, Any], seed_runs: Sequence[str | Path]) -> 
     return runs
 
 
+def _recipe_name(run_name: str) -> str:
+    """``NAME-seed3`` -> ``NAME``: benchmarks/runs.sh names a recipe's runs under other seeds so."""
+    return re.sub(r"-seed\d+$", "", run_name)
+
+
+def read_ensembles(metrics: dict[str, Any], ensembles: Sequence[str | Path]) -> list[dict[str, Any]]:
+    """This model's recipe ensembled over seeds: the result JSONs of ``benchmarks/ensemble.py``, for the card.
+
+    Each must be of the same data set and id protocol as ``metrics`` and of its recipe (members named
+    ``RUN`` or ``RUN-seedN`` after this run's folder), all of one size, none repeated.
+
+    Example:
+
+    ```python
+    >>> import json, tempfile
+    >>> from pathlib import Path
+    >>> run = {"data": {"source": "../shared/data/beauty/sequential_data.txt", "ids": "random"},
+    ...        "checkpoint": "runs/beauty-x-seed1/checkpoint", "options": {}, "model": {}, "test": {}}
+    >>> other = Path(tempfile.mkdtemp()) / "ensemble.json"
+    >>> _ = other.write_text(json.dumps({"data": run["data"], "test": {"hr@10": 0.08},
+    ...     "ensemble": {"members": ["beauty-y", "beauty-y-seed3"], "seeds": [0, 3]}}))
+    >>> read_ensembles(run, [other])
+    Traceback (most recent call last):
+    ValueError: ...ensemble.json: an ensemble of `beauty-y`, not of this model's recipe `beauty-x`
+
+    ```
+    """
+    recipe = _recipe_name(Path(str(metrics.get("checkpoint", ""))).parent.name)
+    results, seen = [], set()
+    for path in ensembles:
+        path = Path(path)
+        try:
+            result = json.loads(path.read_text())
+            members, seeds = result["ensemble"]["members"], result["ensemble"]["seeds"]
+            test, data = result["test"], (result["data"]["source"], result["data"]["ids"])
+            if not isinstance(test, dict) or not members or len(members) != len(seeds):
+                raise TypeError("it needs 'test' metrics and as many 'ensemble' seeds as members")
+        except (OSError, json.JSONDecodeError, KeyError, TypeError) as error:
+            raise ValueError(f"{path}: not an ensemble results JSON of benchmarks/ensemble.py ({error})") from error
+        if (_dataset_key(result), data[1]) != (_dataset_key(metrics), metrics["data"]["ids"]):
+            raise ValueError(f"{path}: an ensemble on {_dataset_key(result)} with {data[1]} ids; this model is on "
+                             f"{_dataset_key(metrics)} with {metrics['data']['ids']} ids")
+        theirs = {_recipe_name(member) for member in members}
+        if theirs != {recipe}:
+            raise ValueError(f"{path}: an ensemble of {', '.join(f'`{r}`' for r in sorted(theirs))}, not of this "
+                             f"model's recipe `{recipe}`")
+        key = tuple(sorted(seeds))
+        if key in seen:
+            raise ValueError(f"{path}: the ensemble of seeds {'+'.join(map(str, key))} is given twice")
+        seen.add(key)
+        results.append({"path": str(path), "seeds": list(seeds), "test": test,
+                        "training_s": result.get("training_s"), "budget_min": result.get("budget_min"),
+                        "within_budget": result.get("within_budget")})
+    if len({len(result["seeds"]) for result in results}) > 1:
+        raise ValueError("ensembles of different sizes: give one size, the card averages over them")
+    return results
+
+
+def _ensemble_row(ensembles: Sequence[dict[str, Any]]) -> str:
+    """Mean ± sample standard deviation over ensembles (the value itself for one)."""
+    import statistics
+
+    combos = ", ".join("+".join(map(str, e["seeds"])) for e in ensembles)
+    cells = []
+    for metric in METRICS:
+        values = [e["test"][metric] for e in ensembles if metric in e["test"]]
+        if len(values) < len(ensembles):
+            cells.append("-")
+        elif len(values) == 1:
+            cells.append(_fmt(values[0]))
+        else:
+            cells.append(f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}")
+    summary = ": mean ± std" if len(ensembles) > 1 else ""
+    size = len(ensembles[0]["seeds"])
+    return (f"| this recipe, {size} models ensembled (seeds {combos}; mean item probability){summary} | "
+            + " | ".join(cells) + " |")
+
+
 def _seed_row(runs: Sequence[dict[str, Any]]) -> str:
     """Mean ± sample standard deviation of the test metrics over seeds."""
     import statistics
@@ -195,10 +274,12 @@ def eval_results(runs: Sequence[dict[str, Any]]) -> list[EvalResult]:
 
 def results_table(runs: Sequence[dict[str, Any]], paper: dict[str, dict[str, float]],
                   published: dict[str, dict[str, float]] | None = None,
-                  references: Sequence[dict[str, Any]] = (), seed_runs: Sequence[dict[str, Any]] = ()) -> str:
+                  references: Sequence[dict[str, Any]] = (), seed_runs: Sequence[dict[str, Any]] = (),
+                  ensembles: Sequence[dict[str, Any]] = ()) -> str:
     """Markdown: this model under each protocol (and its recipe over seeds, with ``seed_runs`` from
-    :func:`read_seed_runs`), other models trained on the same split (``references``, from :func:`read_reference`),
-    the baselines of the same split, the paper's numbers and the best published results on the same files."""
+    :func:`read_seed_runs`, and ensembled, with ``ensembles`` from :func:`read_ensembles`), other models trained on
+    the same split (``references``, from :func:`read_reference`), the baselines of the same split, the paper's
+    numbers and the best published results on the same files."""
     lines = ["| model | " + " | ".join(METRIC_NAMES[m] for m in METRICS) + " |", "|---" * (len(METRICS) + 1) + "|"]
     for index, metrics in enumerate(runs):
         name = Path(str(metrics.get("checkpoint", "?"))).parent.name
@@ -210,6 +291,8 @@ def results_table(runs: Sequence[dict[str, Any]], paper: dict[str, dict[str, flo
                               "default)", excluded))
         if index == 0 and seed_runs:
             lines.append(_seed_row([metrics, *seed_runs]))
+        if index == 0 and ensembles:
+            lines.append(_ensemble_row(ensembles))
     for reference in references:
         lines.append(_row(f"{reference['label']}, same split (any ids)", reference["test"]))
     for metrics in runs:
@@ -227,10 +310,11 @@ def results_table(runs: Sequence[dict[str, Any]], paper: dict[str, dict[str, flo
 
 def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Path] = (),
                license: str = "apache-2.0", references: Sequence[str | Path] = (),
-               seed_runs: Sequence[str | Path] = ()) -> ModelCard:
+               seed_runs: Sequence[str | Path] = (), ensembles: Sequence[str | Path] = ()) -> ModelCard:
     """The model card of a run (and of ``companions``: the same data set under the other id protocol; of
-    ``references``: results JSONs of other models trained on the same split, see :func:`read_reference`; and of
-    ``seed_runs``: the same recipe under other seeds, see :func:`read_seed_runs`).
+    ``references``: results JSONs of other models trained on the same split, see :func:`read_reference`; of
+    ``seed_runs``: the same recipe under other seeds, see :func:`read_seed_runs`; and of ``ensembles``: that
+    recipe's seeds ensembled, see :func:`read_ensembles`).
 
     Every number comes from the runs' ``metrics.json`` files and the reference JSONs, except the paper's and the
     published ones, which are quoted from ``hub_cards/datasets.json``.
@@ -248,6 +332,7 @@ def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Pat
     runs = [metrics] + [read_run(c) for c in companions]
     others = [read_reference(r) for r in references]
     seeds = read_seed_runs(metrics, seed_runs)
+    fused = read_ensembles(metrics, ensembles)
     keys = {_dataset_key(m) for m in runs}
     if len(keys) > 1:
         raise ValueError(f"a card describes one data set, the runs cover {sorted(keys)}")
@@ -347,6 +432,24 @@ def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Pat
                      "initialisation, the batch order" + (" and the random-id renumbering" if len(
                          {run["data"].get("id_seed") for run in [metrics, *seeds]}) > 1 else "")
                      + "; this model is the one of them chosen on validation.")
+    if fused:
+        seed = options.get("seed")
+        mine = [e for e in fused if seed in e["seeds"]]
+        note = (f"The ensemble row is not this model alone: {len(fused[0]['seeds'])} models of its recipe trained under "
+                "different seeds, each ranking with its own tokenizer, fused by the mean of their item probabilities "
+                "(`genrec_hf.ensemble.GenRecEnsemble`). This repository holds one model of the recipe (seed "
+                f"{seed}, " + (f"a member of {' and '.join('+'.join(map(str, e['seeds'])) for e in mine)}" if mine
+                               else "a member of none of them") + "); an ensemble needs its other members too.")
+        minutes = sorted(e["training_s"] / 60 for e in fused if e["training_s"])
+        if minutes:
+            span = f"{minutes[0]:.1f}" + (f"-{minutes[-1]:.1f}" if minutes[-1] > minutes[0] else "")
+            note += f" An ensemble costs its members' training together: {span} min on the hardware above"
+            budget, over = fused[0]["budget_min"], sum(e["within_budget"] is False for e in fused)
+            if budget:
+                note += (f", {over} of {len(fused)} over the {budget:g}-min budget" if over
+                         else f", within the {budget:g}-min budget")
+            note += "."
+        notes.append(note)
     if others:
         notes.append("Rows marked `same split` are other models trained by us on exactly this model's training "
                      "split and scored on its test split with all-item ranking; their benchmark JSON gives the "
@@ -375,7 +478,8 @@ def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Pat
         wall_time=f"{total / 60:.0f} min (training and evaluation)" if total else "not recorded",
         git_commit=metrics.get("git_commit") or "unknown",
         test_users=int(metrics["test"].get("users", 0)),
-        results_table=results_table(runs, facts.get("paper", {}), facts.get("published", {}), others, seeds),
+        results_table=results_table(runs, facts.get("paper", {}), facts.get("published", {}), others, seeds,
+                                    fused),
         results_notes=" ".join(notes),
         **_examples(Path(run_dir) / "checkpoint"),
     )
@@ -394,7 +498,7 @@ def _examples(checkpoint: Path) -> dict[str, Any]:
 
 def export_run(run_dir: str | Path, folder: str | Path, repo_id: str, companions: Sequence[str | Path] = (),
                overwrite: bool = False, license: str = "apache-2.0", references: Sequence[str | Path] = (),
-               seed_runs: Sequence[str | Path] = ()) -> Path:
+               seed_runs: Sequence[str | Path] = (), ensembles: Sequence[str | Path] = ()) -> Path:
     """Write the folder a Hub repository holds, and return it.
 
     Model (safetensors) and config with the full ``auto_map`` and ``custom_pipelines``, the remote-code modules
@@ -410,7 +514,8 @@ def export_run(run_dir: str | Path, folder: str | Path, repo_id: str, companions
     checkpoint = run_dir / "checkpoint"
     if not checkpoint.is_dir():
         raise FileNotFoundError(f"{checkpoint}: no checkpoint folder in this run")
-    card = model_card(run_dir, repo_id, companions, license=license, references=references, seed_runs=seed_runs)
+    card = model_card(run_dir, repo_id, companions, license=license, references=references, seed_runs=seed_runs,
+                      ensembles=ensembles)
     if folder.exists() and not overwrite:
         raise FileExistsError(f"{folder} exists; pass overwrite=True to replace it")
     model = GenRecForConditionalGeneration.from_pretrained(checkpoint)
@@ -447,6 +552,7 @@ def push_run(
     license: str = "apache-2.0",
     references: Sequence[str | Path] = (),
     seed_runs: Sequence[str | Path] = (),
+    ensembles: Sequence[str | Path] = (),
     api: HfApi | None = None,
 ) -> dict[str, Any]:
     """Export a run (see :func:`export_run`) and upload it as one commit to ``repo_id``.
@@ -458,7 +564,7 @@ def push_run(
     """
     folder = Path(folder) if folder is not None else Path(run_dir) / "hub" / repo_id.replace("/", "--")
     export_run(run_dir, folder, repo_id, companions, overwrite=overwrite, license=license, references=references,
-               seed_runs=seed_runs)
+               seed_runs=seed_runs, ensembles=ensembles)
     result: dict[str, Any] = {"folder": str(folder), "repo_id": repo_id, "commit_url": None, "pr_url": None}
     if not upload:
         return result
@@ -488,5 +594,5 @@ def push_run(
     return result
 
 
-__all__ = ["PushError", "eval_results", "export_run", "model_card", "push_run", "read_reference", "read_run",
-           "read_seed_runs", "results_table"]
+__all__ = ["PushError", "eval_results", "export_run", "model_card", "push_run", "read_ensembles", "read_reference",
+           "read_run", "read_seed_runs", "results_table"]

@@ -87,6 +87,28 @@ def test_the_committed_plans_name_recipes_and_pairs_of_seeds(tables):
         assert len(seeds) == len(set(seeds)), "a plan's ensembles are disjoint"
 
 
+def test_a_card_gets_the_ensembles_of_a_fully_scored_plan_and_no_others(tmp_path):
+    import json
+
+    planned_ensembles = benchmark_module("headline").planned_ensembles
+    plans = tmp_path / "plans.json"
+    plans.write_text(json.dumps({"plans": [PLAN]}))
+    results = tmp_path / "results"
+    results.mkdir()
+
+    def score(seeds):
+        path = results / f"ensemble-beauty-x-seeds{'-'.join(map(str, seeds))}.json"
+        path.write_text(json.dumps(seed_ensemble(seeds, 0.04)))
+        return path
+
+    score((0, 1))  # not in the plan: could be picked after seeing its score
+    planned = [score((0, 3)), score((1, 4))]
+    assert planned_ensembles("beauty-x", results, plans) == [], "a plan shows only when all of it is scored"
+    planned.append(score((2, 5)))
+    assert planned_ensembles("beauty-x", results, plans) == planned
+    assert planned_ensembles("beauty-y", results, plans) == []
+
+
 def test_a_stage_the_budget_cut_short_shows_the_epochs_it_ran(tables):
     cut = genrec_run("beauty-x", 0, 0.030)
     cut["options"]["finetune_epochs"] = 12

@@ -247,6 +247,61 @@ def test_a_seed_run_recorded_before_an_option_existed_counts_as_its_default(trai
             read_seed_runs(metrics, [other])
 
 
+def _ensemble(output, tmp_path, seeds, hr10, **changes):
+    """An ensemble results JSON as benchmarks/ensemble.py writes it, of the trained run's recipe (members named
+    after its folder, `-seedN` for the other seeds)."""
+    metrics = json.loads((output / "metrics.json").read_text())
+    members = [output.name if seed == 0 else f"{output.name}-seed{seed}" for seed in seeds]
+    result = {"data": metrics["data"], "ensemble": {"members": members, "seeds": list(seeds)},
+              "training_s": 1500.0 * len(seeds), "budget_min": 60, "within_budget": True,
+              "test": {**metrics["test"], "hr@10": hr10}, **changes}
+    path = tmp_path / f"ensemble-seeds{'-'.join(map(str, seeds))}.json"
+    path.write_text(json.dumps(result))
+    return path
+
+
+def test_card_gives_the_recipe_ensembled_over_seeds_beside_this_model(trained_run, tmp_path):
+    output, results = trained_run
+    pairs = [_ensemble(output, tmp_path, (0, 3), 0.30), _ensemble(output, tmp_path, (1, 4), 0.34)]
+    folder = tmp_path / "folder"
+    assert main(["push", str(output), "--repo", "org/genrec-tiny", "--folder", str(folder), "--no-upload",
+                 "--ensemble", str(pairs[0]), "--ensemble", str(pairs[1])]) == 0
+    card = ModelCard.load(folder / "README.md")
+    row = next(line for line in card.content.splitlines()
+               if line.startswith("| this recipe, 2 models ensembled (seeds 0+3, 1+4; mean item probability): mean ± std"))
+    assert "| 0.3200 ± 0.0283 |" in row
+    assert "holds one model of the recipe (seed 0, a member of 0+3)" in card.content and "50.0 min" in card.content
+    assert "within the 60-min budget" in card.content
+    hr10 = [r.metric_value for r in card.data.eval_results if r.metric_type == "hr@10"]
+    assert hr10 == [pytest.approx(results["test"]["hr@10"], abs=1e-6)]  # model-index: this model, not the ensemble
+
+
+def test_card_says_when_an_ensemble_overran_the_budget(trained_run, tmp_path):
+    output, _ = trained_run
+    late = _ensemble(output, tmp_path, (1, 3), 0.3, training_s=3700.0, within_budget=False)
+    card = model_card(output, "org/genrec-tiny", ensembles=[late]).content
+    assert "(seed 0, a member of none of them)" in card
+    assert "61.7 min on the hardware above, 1 of 1 over the 60-min budget." in card
+    row = next(line for line in card.splitlines() if line.startswith("| this recipe, 2 models ensembled"))
+    assert "mean ± std" not in row and "| 0.3000 |" in row
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda o, t: [_ensemble(o, t, (0, 3), 0.3, ensemble={"members": ["other-recipe", "other-recipe-seed3"],
+                                                          "seeds": [0, 3]})], "an ensemble of `other-recipe`"),
+    (lambda o, t: [_ensemble(o, t, (0, 3), 0.3, data={"source": "../shared/data/yelp/sequential_data.txt",
+                                                      "ids": "random"})], "an ensemble on yelp"),
+    (lambda o, t: [_ensemble(o, t, (0, 3), 0.3), _ensemble(o, t, (3, 0), 0.3)], "seeds 0\\+3 is given twice"),
+    (lambda o, t: [_ensemble(o, t, (0, 3), 0.3), _ensemble(o, t, (1, 4, 5), 0.3)], "ensembles of different sizes"),
+    (lambda o, t: [_ensemble(o, t, (0, 3), 0.3, test=None)], "not an ensemble results JSON"),
+    (lambda o, t: [_ensemble(o, t, (0, 3), 0.3, data={})], "not an ensemble results JSON"),
+])
+def test_card_refuses_an_ensemble_that_is_not_of_this_recipe_and_split(trained_run, tmp_path, make, message):
+    output, _ = trained_run
+    with pytest.raises(ValueError, match=message):
+        model_card(output, "org/genrec-tiny", ensembles=make(output, tmp_path))
+
+
 def sasrec_results(path, dataset):
     """A results JSON as benchmarks/sasrec_recbole.py writes it (RecBole names HR@k hit@k)."""
     path.write_text(json.dumps({"model": "SASRec (RecBole 1.2.1, CE loss, full ranking)", "budget_min": 60,
