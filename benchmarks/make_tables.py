@@ -36,6 +36,8 @@ def model_inputs(options: dict) -> str:
               if options.get("config_overrides", {}).get(key)]
     if starts:
         parts.append("decoder started from " + " and ".join(starts))
+    if options.get("config_overrides", {}).get("history_item_bias"):
+        parts.append("learned history item bias")
     return f" ({', '.join(parts)})" if parts else ""
 
 

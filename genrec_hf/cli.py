@@ -55,6 +55,8 @@ def _config_overrides(args: argparse.Namespace) -> dict[str, float]:
         overrides["decoder_start_from_mask"] = True
     if getattr(args, "decoder_start_from_last_item", False):
         overrides["decoder_start_from_last_item"] = True
+    if getattr(args, "history_item_bias", False):
+        overrides["history_item_bias"] = True
     if getattr(args, "layers", None) is not None:
         if args.layers <= 0:
             raise ValueError(f"--layers must be positive, got {args.layers}")
@@ -127,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="add the encoder's state at the most recent item (the token before the [MASK]) to the "
                             "decoder's start token, as SASRec scores from that item's position (with "
                             "--decoder-start-from-mask, both states)")
+    train.add_argument("--history-item-bias", action="store_true",
+                       help="learn one logit shift for the items already in the history, so the model learns how "
+                            "often users take an item again (needs --item-codes independent)")
     train.add_argument("--average-epochs", type=int, default=0, metavar="K",
                        help="at each fine-tuning validation, also score the average of the weights at the last K "
                             "epoch ends; the best average is kept if it beats every epoch (checkpoint averaging; "

@@ -404,6 +404,10 @@ def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Pat
         training.insert(1, "- Decoder started from the most recent item: the encoder's state at the token before the "
                            "`[MASK]` is added to the decoder's start token, so the last item reaches the output along "
                            "the residual stream, as in SASRec.")
+    if options["config_overrides"].get("history_item_bias"):
+        training.insert(1, "- History item bias: one learned number shifts the first decoding step's logit of every "
+                           "item already in the history, so the model learns how often users take an item again "
+                           "(the paper's model has no such term).")
     if not options.get("users", True):
         training.insert(1, "- Users: none. This is an item-only model: the paper's user token and user-ID embedding "
                            "are left out, so a recommendation depends on the history alone (pass no `user`).")

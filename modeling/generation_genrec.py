@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from transformers import LogitsProcessor
 
-from .modeling_genrec import start_states
+from .modeling_genrec import history_item_tokens, start_states
 
 
 class ItemTrie:
@@ -251,9 +251,10 @@ class BeamSharedDecoder:
     """
 
     def __init__(self, model: Any, encoder_states: torch.Tensor, encoder_mask: torch.Tensor,
-                 start_states: torch.Tensor | None = None):
+                 start_states: torch.Tensor | None = None, first_step_bias: torch.Tensor | None = None):
         decoder = model.get_decoder()
         self.start_states = start_states  # (batch, d_model), added to the first token (decoder_start_from_*)
+        self.first_step_bias = first_step_bias  # (batch, vocab), added to the first step's logits (history_item_bias)
         self.model, self.decoder = model, decoder
         self.num_heads = model.config.decoder_attention_heads
         self.cross = []
@@ -308,8 +309,11 @@ class BeamSharedDecoder:
 
             out = layer.fc2(layer.activation_fn(layer.fc1(hidden)))
             hidden = layer.final_layer_norm(hidden + out)
+        first_step = self.length == 0
         self.length += new
         logits = self.model.lm_head(hidden[:, -1]) + self.model.final_logits_bias
+        if first_step and self.first_step_bias is not None:
+            logits = logits + self.first_step_bias.to(logits.dtype).repeat_interleave(beams, dim=0)
         return torch.log_softmax(logits.float(), dim=-1).view(batch, beams, -1)
 
 
@@ -389,7 +393,11 @@ def beam_search_items(
     finally:
         encoder.train(was_training)
     starts = start_states(encoder_states, inputs["input_ids"], model.config)
-    decoder = BeamSharedDecoder(model, encoder_states, inputs["attention_mask"], starts)
+    history_bias = None
+    if getattr(model.config, "history_item_bias", False):
+        history_bias = model.history_bias(history_item_tokens(inputs["input_ids"], inputs.get("item_ids"),
+                                                              model.config.pad_token_id))
+    decoder = BeamSharedDecoder(model, encoder_states, inputs["attention_mask"], starts, history_bias)
     size = encoder_states.shape[0]
 
     # Decoding starts after the tokens that every item shares: fewer steps, same ranking (those tokens are

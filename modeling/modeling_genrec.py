@@ -5,7 +5,8 @@
 The user and item tables are separate, and row 0 of each is fixed at zero, so tokens that belong to no
 user or item (special tokens, ``[MASK]``, unknown ids) get no ID contribution. The decoder sees token
 embeddings only (with ``decoder_start_from_mask`` / ``decoder_start_from_last_item``, its start token also gets
-the encoder state at the ``[MASK]`` / at the most recent item). Hub-portable: imports only torch, transformers and the sibling config module.
+the encoder state at the ``[MASK]`` / at the most recent item; with ``history_item_bias``, its first step's logits
+of the history's items get one learned shift). Hub-portable: imports only torch, transformers and the sibling config module.
 """
 
 from __future__ import annotations
@@ -85,13 +86,33 @@ def start_states(encoder_states: torch.Tensor, input_ids: torch.Tensor, config: 
     return mask_states(encoder_states, input_ids, config.mask_token_id, offsets) if offsets else None
 
 
+def history_item_tokens(input_ids: torch.Tensor, item_ids: torch.Tensor | None, pad_token_id: int) -> torch.Tensor:
+    """The input's item tokens, every other position (special tokens, users, the ``[MASK]``) the pad token."""
+    if item_ids is None:
+        raise ValueError("history_item_bias finds the history's items by their item_ids: pass item_ids as the "
+                         "tokenizer returns them")
+    if item_ids.shape != input_ids.shape:
+        raise ValueError(f"item_ids has shape {tuple(item_ids.shape)}, input_ids {tuple(input_ids.shape)}")
+    return torch.where(item_ids.to(input_ids.device) > 0, input_ids, torch.full_like(input_ids, pad_token_id))
+
+
+def history_marks(history_ids: torch.Tensor, vocab_size: int, pad_token_id: int) -> torch.Tensor:
+    """(batch, vocab): 1.0 at each row's history item tokens, 0.0 elsewhere."""
+    marks = torch.zeros(history_ids.shape[0], vocab_size, device=history_ids.device)
+    marks.scatter_(1, history_ids, 1.0)
+    marks[:, pad_token_id] = 0.0
+    return marks
+
+
 @dataclass
 class GenRecEncoderOutput(BaseModelOutput):
     """BART's encoder output plus ``start_state``: what ``decoder_start_from_mask`` (the state at each row's
     ``[MASK]``) and ``decoder_start_from_last_item`` (the state at the token before it) add to the decoder's
-    start token (``None`` with neither)."""
+    start token (``None`` with neither); and ``history_ids``, the input's item tokens (others the pad token),
+    where ``history_item_bias`` shifts their first-step logits (``None`` without it)."""
 
     start_state: torch.FloatTensor | None = None
+    history_ids: torch.LongTensor | None = None
 
 
 def damaged_safetensors(folder: str) -> list[str]:
@@ -179,15 +200,19 @@ class GenRecEncoder(BartEncoder):
             inputs_embeds = inputs_embeds + self._positions_from_end_correction(attention_mask, inputs_embeds)
         # BART adds the positional embedding and runs the layers.
         output = super().forward(attention_mask=attention_mask, inputs_embeds=inputs_embeds, **kwargs)
-        if not (self.config.decoder_start_from_mask or self.config.decoder_start_from_last_item):
+        history = getattr(self.config, "history_item_bias", False)
+        if not (self.config.decoder_start_from_mask or self.config.decoder_start_from_last_item or history):
             return output
         if input_ids is None:
-            raise ValueError("decoder_start_from_mask and decoder_start_from_last_item find the [MASK] in input_ids: "
-                             "pass input_ids, not inputs_embeds")
+            raise ValueError("decoder_start_from_mask, decoder_start_from_last_item and history_item_bias read "
+                             "input_ids: pass input_ids, not inputs_embeds")
         if isinstance(output, tuple):
             output = BaseModelOutput(*output)
-        return GenRecEncoderOutput(**output, start_state=start_states(output.last_hidden_state, input_ids,
-                                                                       self.config))
+        return GenRecEncoderOutput(
+            **output,
+            start_state=start_states(output.last_hidden_state, input_ids, self.config),
+            history_ids=history_item_tokens(input_ids, item_ids, self.config.pad_token_id) if history else None,
+        )
 
     def _positions_from_end_correction(self, attention_mask: torch.Tensor | None,
                                        inputs_embeds: torch.Tensor) -> torch.Tensor:
@@ -333,6 +358,8 @@ class GenRecForConditionalGeneration(_ClearLoadErrors, BartForConditionalGenerat
         self.model = GenRecModel(config)
         self.final_logits_bias = nn.Buffer(torch.zeros((1, self.model.shared.num_embeddings)))
         self.lm_head = nn.Linear(config.d_model, self.model.shared.num_embeddings, bias=False)
+        # history_item_bias: one learned logit shift for the items already in the history (0: no preference)
+        self.history_logit_bias = nn.Parameter(torch.zeros(1)) if config.history_item_bias else None
         self.post_init()
         self.generation_config = self.default_generation_config(config)
 
@@ -392,20 +419,38 @@ class GenRecForConditionalGeneration(_ClearLoadErrors, BartForConditionalGenerat
                 inputs_embeds=inputs_embeds,
                 **kwargs,
             )
+        past = cache if cache is not None else past_key_values
+        first_step = past is None or past.get_seq_length() == 0  # before the decoder adds this step to the cache
         outputs = super().forward(
             input_ids=input_ids,
             attention_mask=attention_mask,
             decoder_input_ids=decoder_input_ids,
             decoder_attention_mask=decoder_attention_mask,
             encoder_outputs=encoder_outputs,
-            **{CACHE_ARGUMENT: cache if cache is not None else past_key_values},
+            **{CACHE_ARGUMENT: past},
             decoder_inputs_embeds=decoder_inputs_embeds,
             use_cache=use_cache,
             **kwargs,
         )
+        if self.history_logit_bias is not None and first_step:
+            history_ids = None if isinstance(encoder_outputs, tuple) else getattr(encoder_outputs, "history_ids", None)
+            if history_ids is None:
+                raise ValueError("a model with history_item_bias needs the encoder output's history_ids: pass "
+                                 "input_ids and item_ids, or encoder_outputs as the GenRecEncoder returns them")
+            bias = self.history_bias(history_ids).to(outputs.logits.dtype)
+            outputs.logits = torch.cat([outputs.logits[:, :1] + bias.unsqueeze(1), outputs.logits[:, 1:]], dim=1)
         if labels is not None:
             outputs.loss = self.label_loss(outputs.logits, labels, num_items_in_batch)
         return outputs
+
+    def history_bias(self, history_ids: torch.Tensor) -> torch.Tensor | None:
+        """What ``history_item_bias`` adds to the first decoding step's logits, (batch, vocab): the learned bias at
+        each row's history items (``history_ids``: the encoder output's, or :func:`history_item_tokens`), 0
+        elsewhere; ``None`` without the option."""
+        if self.history_logit_bias is None:
+            return None
+        marks = history_marks(history_ids, self.lm_head.out_features, self.config.pad_token_id)
+        return marks * self.history_logit_bias
 
     def label_loss(
         self, logits: torch.Tensor, labels: torch.Tensor, num_items_in_batch: torch.Tensor | int | None = None

@@ -183,6 +183,8 @@ def test_history_excluded_scores_sit_beside_the_recorded_ones_for_runs_that_have
     ({"config_overrides": {"decoder_start_from_last_item": True}}, " (decoder started from the last item)"),
     ({"config_overrides": {"decoder_start_from_mask": True, "decoder_start_from_last_item": True}},
      " (decoder started from the [MASK] and the last item)"),
+    ({"item_codes": "independent", "config_overrides": {"history_item_bias": True}},
+     " (one token per item, learned history item bias)"),
     ({"preset": "small"}, ""),
     ({"preset": "bart-base", "item_codes": "independent"}, " (bart-base size, one token per item)"),
 ])

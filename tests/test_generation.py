@@ -187,3 +187,33 @@ def test_generation_passes_the_decoder_cache_under_the_name_transformers_takes(c
         warnings.simplefilter("always")
         model.generate(**batch, num_beams=4, num_return_sequences=4, max_new_tokens=6)
     assert not [w for w in caught if "past_key_values" in str(w.message)]
+
+
+@pytest.mark.parametrize("bias", [4.0, -4.0])
+def test_beam_search_ranks_by_the_forward_pass_with_the_learned_history_item_bias(bias):
+    """The fast beam search and the library's generate apply history_item_bias as the forward pass does: a
+    positive bias lifts the history's items to the top, a negative one sinks them."""
+    from transformers import LogitsProcessorList
+
+    tokenizer = GenRecTokenizer.from_catalogue(items=[f"sku{n}" for n in range(1, 31)], users=["u"],
+                                               independent_items=True, model_max_length=64)
+    torch.manual_seed(0)
+    model = GenRecForConditionalGeneration(GenRecConfig.from_preset(
+        "small", tokenizer, **TINY, history_item_bias=True, decoder_start_from_last_item=True)).eval()
+    with torch.no_grad():
+        model.history_logit_bias.fill_(bias)
+    histories = [["sku1", "sku2", "sku3"], ["sku20"]]
+    batch = tokenizer.encode_histories(histories, users=["u", None], return_tensors="pt")
+    results = recommend_batch(model, tokenizer, batch, top_k=30)
+    trie = ItemTrie(tokenizer.item_token_ids, tokenizer.eos_token_id, len(tokenizer))
+    full = model.generate(**batch, num_beams=30, num_return_sequences=30, return_dict_in_generate=True,
+                          logits_processor=LogitsProcessorList([ItemTrieLogitsProcessor(trie)]))
+    generated = tokenizer.decode_items(full.sequences, return_raw=False)
+    for row, ranked in enumerate(results):
+        exact = exact_item_scores(model, tokenizer, batch, row)
+        assert [item for item, _ in ranked] == sorted(exact, key=exact.get, reverse=True)
+        assert [score for _, score in ranked] == pytest.approx([exact[item] for item, _ in ranked], abs=1e-4)
+        assert generated[row * 30:(row + 1) * 30] == [item for item, _ in ranked]
+        history = {tokenizer.item_to_id(item) for item in histories[row]}
+        top = {item for item, _ in ranked[:len(history)]}
+        assert (top == history) if bias > 0 else not (top & history)

@@ -457,3 +457,51 @@ def test_the_bare_model_started_from_the_mask_decodes_the_shifted_input_by_defau
     shifted = shift_tokens_right(batch["input_ids"], tokenizer.pad_token_id, model.config.decoder_start_token_id)
     torch.testing.assert_close(model(**batch).last_hidden_state,
                                model(**batch, decoder_input_ids=shifted).last_hidden_state)
+
+
+def history_bias_model(bias=None, **overrides):
+    """A tiny model whose items are one token each (what history_item_bias needs), its bias set to ``bias``."""
+    tokenizer = GenRecTokenizer.from_catalogue(items=[f"sku{n}" for n in range(1, 31)], users=["u"],
+                                               independent_items=True, model_max_length=64)
+    torch.manual_seed(0)
+    model = GenRecForConditionalGeneration(GenRecConfig.from_preset("small", tokenizer, **TINY, **overrides)).eval()
+    if bias is not None:
+        with torch.no_grad():
+            model.history_logit_bias.fill_(bias)
+    return tokenizer, model
+
+
+def test_history_item_bias_shifts_the_first_step_logits_of_the_history_items_only():
+    tokenizer, model = history_bias_model(2.5, history_item_bias=True)
+    _, plain = history_bias_model()
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if k != "history_logit_bias"})
+    batch = tokenizer.encode_histories([["sku1", "sku2", "sku3"], ["sku7"]], users=["u", None], targets=["sku4", "sku9"],
+                                       return_tensors="pt")
+    shift = model(**batch).logits - plain(**batch).logits
+    expected = torch.zeros_like(shift[:, 0])
+    for row, items in enumerate([["sku1", "sku2", "sku3"], ["sku7"]]):
+        expected[row, [tokenizer.item_token_ids[tokenizer.item_to_id(i)][0] for i in items]] = 2.5
+    torch.testing.assert_close(shift[:, 0], expected)  # not the user, the [MASK] nor the special tokens
+    assert torch.equal(shift[:, 1:], torch.zeros_like(shift[:, 1:]))  # later steps ([END]) untouched
+
+
+def test_history_item_bias_is_learned_and_saved(tmp_path):
+    tokenizer, model = history_bias_model(history_item_bias=True)
+    batch = tokenizer.encode_histories([["sku1", "sku2"]], targets=["sku2"], return_tensors="pt")
+    model(**batch).loss.backward()
+    assert model.history_logit_bias.grad.item() < 0  # the target repeats a history item: the bias should rise
+    with torch.no_grad():
+        model.history_logit_bias.fill_(-1.25)
+    model.save_pretrained(tmp_path)
+    reloaded = AutoModelForSeq2SeqLM.from_pretrained(tmp_path)
+    assert reloaded.config.history_item_bias is True and reloaded.history_logit_bias.item() == -1.25
+
+
+def test_history_item_bias_needs_one_token_per_item_and_the_item_ids(tokenizer):
+    with pytest.raises(ValueError, match="history_item_bias needs one token per item .*independent_items=True"):
+        GenRecConfig.from_preset("small", tokenizer, **TINY, history_item_bias=True)
+    one_token, model = history_bias_model(history_item_bias=True)
+    batch = one_token.encode_histories([["sku1"]], targets=["sku2"], return_tensors="pt")
+    del batch["item_ids"]
+    with pytest.raises(ValueError, match="history_item_bias finds the history's items by their item_ids"):
+        model(**batch)

@@ -675,3 +675,22 @@ def test_averaging_changes_the_candidates_not_the_training(tiny_data, tmp_path):
                      if "loss" in log or "eval_ndcg@10" in log])
     assert len([loss for _, loss, _ in runs[0] if loss is not None]) >= 6  # every step's loss, every epoch
     assert runs[0] == runs[1]
+
+
+def test_a_run_with_the_history_item_bias_records_the_bias_it_learned(tiny_data, tmp_path):
+    from genrec_hf import GenRecForConditionalGeneration
+
+    options = TrainOptions(pretrain_epochs=0, finetune_epochs=1, batch_size=16, max_length=64, eval_users=10,
+                           threads=1, users=False, item_codes="independent",
+                           config_overrides=dict(TINY, history_item_bias=True))
+    results = train_genrec(tiny_data, tmp_path, options)
+    learned = results["model"]["history_logit_bias"]
+    assert results["model"]["config"]["history_item_bias"] is True and learned != 0.0
+    reloaded = GenRecForConditionalGeneration.from_pretrained(tmp_path / "checkpoint")
+    assert reloaded.history_logit_bias.item() == pytest.approx(learned, abs=1e-4)
+
+
+def test_the_history_item_bias_flag_without_one_token_per_item_is_a_clear_error(tmp_path, capsys):
+    assert main(["train", "--data", "synthetic", "--output", str(tmp_path / "run"), "--history-item-bias",
+                 "--pretrain-epochs", "0", "--finetune-epochs", "1", "--threads", "1"]) == 2
+    assert "history_item_bias needs one token per item" in capsys.readouterr().err
