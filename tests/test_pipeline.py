@@ -192,3 +192,29 @@ def test_a_model_in_training_mode_recommends_deterministically_and_stays_in_trai
     first, second = rec(["B0001X", "B0002X"]), rec(["B0001X", "B0002X"])
     assert model.training
     assert first == second == pipeline("genrec", model=model.eval(), tokenizer=tokenizer)(["B0001X", "B0002X"])
+
+
+def test_a_learned_history_item_bias_is_applied_in_process_and_as_remote_code(tmp_path):
+    """The bias is a model parameter, so it must survive save_pretrained and act in a fresh process's pipeline."""
+    tokenizer = GenRecTokenizer.from_catalogue(ITEMS, users=["alice"], independent_items=True, model_max_length=64)
+    torch.manual_seed(0)
+    model = GenRecForConditionalGeneration(GenRecConfig.from_preset("small", tokenizer, **TINY,
+                                                                    history_item_bias=True))
+    history = ITEMS[:60]
+    unbiased = pipeline("genrec", model=model, tokenizer=tokenizer)(history, top_k=20, exclude_history=False)
+    assert {r["item"] for r in unbiased} & set(history)  # at 0 this untrained model recommends its history
+    with torch.no_grad():
+        model.history_logit_bias.fill_(-50.0)
+    model.save_pretrained(tmp_path / "biased")
+    tokenizer.save_pretrained(tmp_path / "biased")
+    biased = pipeline("genrec", model=model, tokenizer=tokenizer)(history, top_k=20, exclude_history=False)
+    assert not {r["item"] for r in biased} & set(history)
+    script = HIDE_GENREC_HF + f"""
+import json
+from transformers import pipeline
+rec = pipeline(model={str(tmp_path / "biased")!r}, trust_remote_code=True)
+print(json.dumps([r["item"] for r in rec({history!r}, top_k=20, exclude_history=False)]))
+"""
+    env = {"HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
+    remote = json.loads(run_python(script, cwd=tmp_path, env=env).strip().splitlines()[-1])
+    assert remote == [r["item"] for r in biased]
