@@ -103,6 +103,13 @@ class GenRecConfig(BartConfig):
     Traceback (most recent call last):
     ...
     ValueError: positions_from_end must be True or False, got 'yes'
+    >>> GenRecConfig.from_preset("small", num_items=500, vocab_size=510, max_item_tokens=2,
+    ...                          history_item_bias=True).history_item_bias
+    True
+    >>> GenRecConfig.from_preset("small", num_items=500, vocab_size=118, history_item_bias=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: history_item_bias needs one token per item (max_item_tokens=2: ...
 
     ```
     """
