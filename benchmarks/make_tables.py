@@ -222,6 +222,11 @@ def render(results: list[dict], sasrec: list[dict] | None = None, ensembles: lis
                          + " | ".join(fmt(test.get(m)) for m in METRICS)
                          + f" | {minutes(run['wall_time_s'])} | {machine_label(run['machine'])}, "
                            f"{run['settings'].get('threads', run['machine']['torch_threads'])} threads |")
+            if "history_excluded" in run:
+                excluded = {m: run["history_excluded"]["test"].get(m.replace("hr@", "hit@")) for m in METRICS}
+                lines.append(f"| `{run['name']}` with the history's items excluded at scoring (same model; a bound "
+                             f"for any history bias where no target repeats a history item) | any | same | "
+                             + " | ".join(fmt(excluded.get(m)) for m in METRICS) + " | - | same |")
         for (name, ids), tests in sorted(baselines.items()):
             label = {"max_history_plus_k": "max(history)+k rule", "most_popular": "most popular"}[name]
             unique = list({json.dumps(t, sort_keys=True): t for t in tests}.values())  # one per id renumbering
@@ -237,14 +242,20 @@ def render(results: list[dict], sasrec: list[dict] | None = None, ensembles: lis
     return "\n".join(lines)
 
 
-def render_history_excluded(results: list[dict]) -> str:
+def render_history_excluded(results: list[dict], sasrec: list[dict] | None = None) -> str:
     """Each recipe's test scores as recorded (history items may be recommended) beside the same model's with them
-    forbidden, for the runs that record both (``history_excluded`` in their JSON), seeds pooled as in ``render``."""
+    forbidden, for the runs that record both (``history_excluded`` in their JSON), seeds pooled as in ``render``;
+    SASRec runs (RecBole's metric names) that record both come last."""
     lines = []
     by_data: dict[str, list[dict]] = {}
     for run in results:
         if "history_excluded" in run:
             by_data.setdefault(dataset_name(run), []).append(run)
+    others: dict[str, list[dict]] = {}
+    for run in sasrec or []:
+        if "history_excluded" in run:
+            others.setdefault(dataset_name(run), []).append(run)
+            by_data.setdefault(dataset_name(run), [])
     for data, runs in sorted(by_data.items()):
         lines += [f"### {data}: the same models with the history's items excluded (test split)", "",
                   "| run | seeds | HR@10 | NDCG@10 | HR@10, history excluded | NDCG@10, history excluded |",
@@ -255,6 +266,10 @@ def render_history_excluded(results: list[dict]) -> str:
                          + " | ".join(mean_std([r["test"][m] for r in group]) for m in ("hr@10", "ndcg@10")) + " | "
                          + " | ".join(mean_std([r["history_excluded"]["test"][m] for r in group])
                                       for m in ("hr@10", "ndcg@10")) + " |")
+        for run in others.get(data, []):
+            lines.append(f"| `{run['name']}`: {run['model'].split(' (')[0]} (RecBole) | {run['settings']['seed']} | "
+                         + " | ".join(fmt(run["test"][m]) for m in ("hit@10", "ndcg@10")) + " | "
+                         + " | ".join(fmt(run["history_excluded"]["test"][m]) for m in ("hit@10", "ndcg@10")) + " |")
         lines += ["", "The headline tables keep history items among the candidates, as the paper does and as "
                       "RecBole's full-sort evaluation of sequential models (SASRec) does; `pipeline(\"genrec\")` "
                       "excludes them by default.", ""]
@@ -414,7 +429,7 @@ def main(argv: list[str]) -> int:
     head, rest = readme.split(START, 1)
     _, tail = rest.split(END, 1)
     quality = render_time_to_quality(results, sasrec, write_plots="--check" not in argv)
-    excluded = render_history_excluded(results)
+    excluded = render_history_excluded(results, sasrec)
     blocks = [render(results, sasrec, ensembles, read_plans()) + "\n" + (excluded + "\n" if excluded else ""),
               quality + ("\n" if quality else "") + render_speed(speed),
               render_scale(scale)]

@@ -172,6 +172,35 @@ def test_history_excluded_scores_sit_beside_the_recorded_ones_for_runs_that_have
     assert tables.render_history_excluded([genrec_run("beauty-old", 0, 0.02)]) == ""
 
 
+def sasrec_run(test: dict, excluded: dict | None = None) -> dict:
+    """A results JSON as benchmarks/sasrec_recbole.py writes it (RecBole's metric names), cut down."""
+    run = {"name": "sasrec-beauty", "model": "SASRec (RecBole 1.2.1, CE loss, full ranking)",
+           "data": {"source": "runs/recbole/beauty/beauty.inter"}, "machine": {"cpus": 2, "torch_threads": 2},
+           "settings": {"seed": 0}, "budget_min": 60.0, "best_epoch": 3, "wall_time_s": 3600.0,
+           "curve": [{"elapsed_s": 300.0, "validation_ndcg@10": 0.015}] * 4, "test": test}
+    if excluded is not None:
+        run["history_excluded"] = {"test": excluded, "selected_by": "validation NDCG@10, history kept"}
+    return run
+
+
+def test_sasrec_scored_with_history_excluded_gets_a_row_of_its_own_beside_its_recorded_one(tables):
+    kept = {"hit@5": 0.02, "ndcg@5": 0.015, "hit@10": 0.04, "ndcg@10": 0.02, "hit@20": 0.06}
+    excluded = {"hit@5": 0.03, "ndcg@5": 0.025, "hit@10": 0.05, "ndcg@10": 0.03, "hit@20": 0.07}
+    table = tables.render([genrec_run("beauty-x", 0, 0.03)], sasrec=[sasrec_run(kept, excluded)])
+    rows = [line for line in table.splitlines() if line.startswith("| `sasrec-beauty`")]
+    assert len(rows) == 2
+    assert "| 0.0200 | 0.0150 | 0.0400 | 0.0200 | 0.0600 |" in rows[0]
+    assert "history's items excluded" in rows[1] and "| 0.0300 | 0.0250 | 0.0500 | 0.0300 | 0.0700 |" in rows[1]
+    side_by_side = tables.render_history_excluded([], [sasrec_run(kept, excluded)])
+    assert "| `sasrec-beauty`: SASRec (RecBole) | 0 | 0.0400 | 0.0200 | 0.0500 | 0.0300 |" in side_by_side
+
+
+def test_sasrec_without_a_history_excluded_score_keeps_one_row(tables):
+    table = tables.render([genrec_run("beauty-x", 0, 0.03)], sasrec=[sasrec_run({"hit@10": 0.04})])
+    assert len([line for line in table.splitlines() if line.startswith("| `sasrec-beauty`")]) == 1
+    assert tables.render_history_excluded([], [sasrec_run({"hit@10": 0.04})]) == ""
+
+
 @pytest.mark.parametrize("options, label", [
     ({}, ""),
     ({"item_codes": "independent", "users": False}, " (one token per item, no users)"),
