@@ -56,7 +56,8 @@ def read_run(run_dir: str | Path) -> dict[str, Any]:
 def read_reference(path: str | Path) -> dict[str, Any]:
     """Another model's results on the same split (e.g. ``benchmarks/sasrec_recbole.py``'s JSON) for the card.
 
-    It needs ``model`` (a name) and ``test`` (metrics; RecBole's ``hit@k`` are read as ``hr@k``).
+    It needs ``model`` (a name) and ``test`` (metrics; RecBole's ``hit@k`` are read as ``hr@k``); the same model's
+    test scores with the history's items forbidden (``history_excluded.test``), where recorded, get a row too.
     """
     path = Path(path)
     try:
@@ -65,13 +66,18 @@ def read_reference(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path}: not a readable results JSON ({error})") from error
     if not isinstance(reference.get("model"), str) or not isinstance(reference.get("test"), dict):
         raise ValueError(f"{path}: a reference results JSON needs a 'model' name and 'test' metrics")
-    test = {key.replace("hit@", "hr@"): float(value) for key, value in reference["test"].items()
-            if isinstance(value, (int, float))}
+    def metrics(scores: dict) -> dict[str, float]:
+        return {key.replace("hit@", "hr@"): float(value) for key, value in scores.items()
+                if isinstance(value, (int, float))}
+
+    test = metrics(reference["test"])
+    excluded = reference.get("history_excluded", {}).get("test")
     label = reference["model"]
     if reference.get("budget_min"):
         label += f", {reference['budget_min']:g}-min budget"
     source = str(reference.get("data", {}).get("source", ""))
-    return {"label": label, "test": test, "dataset": Path(source).parent.name if source else None, "path": str(path)}
+    return {"label": label, "test": test, "history_excluded": metrics(excluded) if isinstance(excluded, dict) else None,
+            "dataset": Path(source).parent.name if source else None, "path": str(path)}
 
 
 # Options that change how a run is executed or logged, not what it trains: runs that differ only in these (and the
@@ -295,6 +301,9 @@ def results_table(runs: Sequence[dict[str, Any]], paper: dict[str, dict[str, flo
             lines.append(_ensemble_row(ensembles))
     for reference in references:
         lines.append(_row(f"{reference['label']}, same split (any ids)", reference["test"]))
+        if reference.get("history_excluded"):
+            lines.append(_row(f"{reference['label']}, same split (any ids), history items excluded",
+                              reference["history_excluded"]))
     for metrics in runs:
         ids = metrics["data"]["ids"]
         for name, label in (("max_history_plus_k", "max(history)+k rule"), ("most_popular", "most popular")):

@@ -321,6 +321,19 @@ def test_card_sets_a_model_trained_on_the_same_split_beside_this_one(trained_run
     assert {r.metric_value for r in card.data.eval_results}.isdisjoint({0.0539, 0.0274})  # not this model's
 
 
+def test_card_adds_the_reference_scored_with_history_excluded_where_it_records_that(trained_run, tmp_path):
+    output, _ = trained_run
+    dataset = json.loads((output / "metrics.json").read_text())["data"]["source"]
+    reference = sasrec_results(tmp_path / "sasrec.json", dataset)
+    recorded = json.loads(reference.read_text())
+    recorded["history_excluded"] = {"test": {"hit@10": 0.0612, "ndcg@10": 0.0301, "hit@5": 0.0401}}
+    reference.write_text(json.dumps(recorded))
+    card = model_card(output, "org/genrec-tiny", references=[reference])
+    label = "SASRec (RecBole 1.2.1, CE loss, full ranking), 60-min budget, same split (any ids)"
+    assert f"| {label} | - | 0.0339 | 0.0539 |" in card.content
+    assert f"| {label}, history items excluded | - | 0.0401 | 0.0612 |" in card.content
+
+
 def test_card_refuses_a_reference_from_another_data_set(trained_run, tmp_path):
     output, _ = trained_run
     with pytest.raises(ValueError, match="its results are on beauty"):
