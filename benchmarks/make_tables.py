@@ -224,8 +224,8 @@ def render(results: list[dict], sasrec: list[dict] | None = None, ensembles: lis
                            f"{run['settings'].get('threads', run['machine']['torch_threads'])} threads |")
             if "history_excluded" in run:
                 excluded = {m: run["history_excluded"]["test"].get(m.replace("hr@", "hit@")) for m in METRICS}
-                lines.append(f"| `{run['name']}` with the history's items excluded at scoring (same model; a bound "
-                             f"for any history bias where no target repeats a history item) | any | same | "
+                lines.append(f"| `{run['name']}` with the history's items excluded at scoring (same model; where no "
+                             f"target repeats a history item, no history bias added to it scores higher) | any | same | "
                              + " | ".join(fmt(excluded.get(m)) for m in METRICS) + " | - | same |")
         for (name, ids), tests in sorted(baselines.items()):
             label = {"max_history_plus_k": "max(history)+k rule", "most_popular": "most popular"}[name]
