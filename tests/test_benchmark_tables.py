@@ -253,6 +253,18 @@ def test_time_to_quality_table_sets_genrec_beside_sasrec(tables, tmp_path, monke
     assert (tmp_path / "time-to-quality-beauty.png").stat().st_size > 5_000
 
 
+def test_the_time_to_quality_plot_keeps_one_seed_of_the_best_recipes_and_every_sasrec(tables, monkeypatch):
+    monkeypatch.setattr(tables, "PLOTTED_RECIPES", 2)
+    entries = []
+    for recipe, best in (("beauty-a", 0.03), ("beauty-b", 0.05), ("beauty-c", 0.04)):
+        for seed in (1, 0):
+            run = genrec_run(recipe + (f"-seed{seed}" if seed else ""), seed, 0.03)
+            entries.append((f"GenRec `{run['benchmark']['name']}`", run, [(60.0, 0.01), (120.0, best)]))
+    entries.append(("SASRec `sasrec-beauty`", {}, [(300.0, 0.02)]))
+    labels = [label for label, _, _ in tables.plotted(entries)]
+    assert labels == ["GenRec `beauty-b`", "GenRec `beauty-c`", "SASRec `sasrec-beauty`"]
+
+
 def test_readme_tables_match_the_recorded_results(tables):
     assert tables.main(["--check"]) == 0, "README.md is stale: run python benchmarks/make_tables.py"
 
