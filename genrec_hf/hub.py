@@ -71,7 +71,7 @@ def read_reference(path: str | Path) -> dict[str, Any]:
                 if isinstance(value, (int, float))}
 
     test = metrics(reference["test"])
-    excluded = reference.get("history_excluded", {}).get("test")
+    excluded = (reference.get("history_excluded") or {}).get("test")
     label = reference["model"]
     if reference.get("budget_min"):
         label += f", {reference['budget_min']:g}-min budget"
