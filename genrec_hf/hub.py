@@ -66,17 +66,22 @@ def read_reference(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path}: not a readable results JSON ({error})") from error
     if not isinstance(reference.get("model"), str) or not isinstance(reference.get("test"), dict):
         raise ValueError(f"{path}: a reference results JSON needs a 'model' name and 'test' metrics")
+    excluded = reference.get("history_excluded")
+    if excluded is not None:
+        if not isinstance(excluded, dict) or not isinstance(excluded.get("test"), dict):
+            raise ValueError(f"{path}: 'history_excluded' must hold 'test' metrics, got {excluded!r}")
+        excluded = excluded["test"]
+
     def metrics(scores: dict) -> dict[str, float]:
         return {key.replace("hit@", "hr@"): float(value) for key, value in scores.items()
                 if isinstance(value, (int, float))}
 
     test = metrics(reference["test"])
-    excluded = (reference.get("history_excluded") or {}).get("test")
     label = reference["model"]
     if reference.get("budget_min"):
         label += f", {reference['budget_min']:g}-min budget"
     source = str(reference.get("data", {}).get("source", ""))
-    return {"label": label, "test": test, "history_excluded": metrics(excluded) if isinstance(excluded, dict) else None,
+    return {"label": label, "test": test, "history_excluded": None if excluded is None else metrics(excluded),
             "dataset": Path(source).parent.name if source else None, "path": str(path)}
 
 

@@ -334,6 +334,16 @@ def test_card_adds_the_reference_scored_with_history_excluded_where_it_records_t
     assert f"| {label}, history items excluded | - | 0.0401 | 0.0612 |" in card.content
 
 
+@pytest.mark.parametrize("excluded", [[0.05], {"test": None}, {"hit@10": 0.05}])
+def test_card_refuses_a_reference_whose_history_excluded_scores_are_malformed(trained_run, tmp_path, excluded):
+    output, _ = trained_run
+    dataset = json.loads((output / "metrics.json").read_text())["data"]["source"]
+    reference = sasrec_results(tmp_path / "sasrec.json", dataset)
+    reference.write_text(json.dumps({**json.loads(reference.read_text()), "history_excluded": excluded}))
+    with pytest.raises(ValueError, match="'history_excluded' must hold 'test' metrics"):
+        model_card(output, "org/genrec-tiny", references=[reference])
+
+
 def test_card_refuses_a_reference_from_another_data_set(trained_run, tmp_path):
     output, _ = trained_run
     with pytest.raises(ValueError, match="its results are on beauty"):
