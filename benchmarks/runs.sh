@@ -122,6 +122,9 @@ declare -A RUNS=(
   # ... and with the learned history item bias, as the random-id beauty recipe (the paper's Table 1 protocol,
   # a model that cannot read the ids' order)
   [beauty-sequential-small-independent-nousers-nopretrain-noitemid-fromend-maskstart-laststart-e10-histbias]="--data $beauty --ids sequential --item-codes independent --no-users --no-pretrain --no-item-id-embedding --positions-from-end --decoder-start-from-mask --decoder-start-from-last-item --history-item-bias --finetune-epochs 10 --budget-min 60 --prefixes --threads 2"
+  # the sports and yelp history-bias recipes on the sequential ids (the paper's Table 1 protocol)
+  [sports-sequential-small-independent-nousers-nopretrain-noitemid-fromend-maskstart-laststart-e8-lr5e4-histbias]="--data $data/sports --ids sequential --item-codes independent --no-users --no-pretrain --no-item-id-embedding --positions-from-end --decoder-start-from-mask --decoder-start-from-last-item --history-item-bias --finetune-epochs 8 --lr 5e-4 --budget-min 60 --prefixes --threads 2"
+  [yelp-sequential-small-independent-nousers-nopretrain-noitemid-fromend-maskstart-laststart-e8-histbias]="--data $data/yelp --ids sequential --item-codes independent --no-users --no-pretrain --no-item-id-embedding --positions-from-end --decoder-start-from-mask --decoder-start-from-last-item --history-item-bias --finetune-epochs 8 --budget-min 60 --prefixes --threads 2"
   # ... with batch 256 at the same learning rate 1e-3 (the batch-256 probe at 2e-3 never left the popularity level;
   # RecBole's SASRec trains at batch 2048 with 1e-3), so 4x fewer optimiser steps per epoch
   [beauty-random-small-independent-nousers-nopretrain-noitemid-fromend-batch256]="--data $beauty --ids random --item-codes independent --no-users --no-pretrain --no-item-id-embedding --positions-from-end --batch-size 256 --finetune-epochs 20 --prefixes --threads 2"
