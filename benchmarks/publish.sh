@@ -2,7 +2,7 @@
 # The publish-ready Hub folders genrec-beauty / genrec-sports / genrec-yelp: each is the data set's headline
 # random-id run (among recipes with 3 seeds within the 60-minute budget, the best on mean validation NDCG@10, and
 # its best seed; benchmarks/headline.py), with the best sequential-id run as its companion (its numbers only), the
-# SASRec trained on the same split (benchmarks/results/sasrec-DATA.json) as a reference, the recipe's other seeds
+# SASRec runs on the same split (benchmarks/results/sasrec-DATA*.json) as references, the recipe's other seeds
 # where they exist and its pre-registered seed ensembles once all are scored (benchmarks/ensemble_plans.json),
 # exported by `genrec-hf push --no-upload` into runs/hub/REPO_NAME (weights, tokenizer, remote code, card with the
 # numbers).
@@ -34,9 +34,10 @@ for data in beauty sports yelp; do
   elif [[ -n "$sequential" && -f "benchmarks/results/$sequential.json" ]]; then
     companion=(--companion "benchmarks/results/$sequential.json")
   fi
-  if [[ -f "benchmarks/results/sasrec-$data.json" ]]; then
-    companion+=(--reference "benchmarks/results/sasrec-$data.json")
-  fi
+  # every SASRec run of the data set (sasrec-DATA.json and its re-runs sasrec-DATA-*.json), each its own card rows
+  for reference in benchmarks/results/sasrec-"$data".json benchmarks/results/sasrec-"$data"-*.json; do
+    [[ -f "$reference" ]] && companion+=(--reference "$reference")
+  done
   # the headline's recipe under its other seeds (NAME, NAME-seedN): the card adds their mean ± std
   recipe="${name%-seed*}"
   for other in "benchmarks/results/$recipe.json" benchmarks/results/"$recipe"-seed*.json; do

@@ -80,6 +80,10 @@ def read_reference(path: str | Path) -> dict[str, Any]:
     label = reference["model"]
     if reference.get("budget_min"):
         label += f", {reference['budget_min']:g}-min budget"
+    # a budget-bound run's epoch count depends on the host's speed: it tells two runs of one command apart
+    curve = reference.get("curve")
+    if isinstance(reference.get("best_epoch"), int) and isinstance(curve, list) and curve:
+        label += f" (epoch {reference['best_epoch']} of {len(curve)})"
     source = str(reference.get("data", {}).get("source", ""))
     return {"label": label, "test": test, "history_excluded": None if excluded is None else metrics(excluded),
             "dataset": Path(source).parent.name if source else None, "path": str(path)}

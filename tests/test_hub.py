@@ -334,6 +334,25 @@ def test_card_adds_the_reference_scored_with_history_excluded_where_it_records_t
     assert f"| {label}, history items excluded | - | 0.0401 | 0.0612 |" in card.content
 
 
+def test_card_tells_two_budget_bound_reference_runs_apart_by_their_epochs(trained_run, tmp_path):
+    """A slower host fits fewer epochs in the same budget: both runs get a row, each naming its selected epoch."""
+    output, _ = trained_run
+    dataset = json.loads((output / "metrics.json").read_text())["data"]["source"]
+    paths = []
+    for name, epochs, best, hr10 in (("first", 17, 16, 0.0539), ("rerun", 15, 15, 0.0521)):
+        path = sasrec_results(tmp_path / f"sasrec-{name}.json", dataset)
+        recorded = json.loads(path.read_text())
+        recorded["test"]["hit@10"] = hr10
+        recorded["best_epoch"] = best
+        recorded["curve"] = [{"epoch": e + 1, "validation_ndcg@10": 0.01} for e in range(epochs)]
+        path.write_text(json.dumps(recorded))
+        paths.append(path)
+    card = model_card(output, "org/genrec-tiny", references=paths)
+    label = "SASRec (RecBole 1.2.1, CE loss, full ranking), 60-min budget"
+    assert f"| {label} (epoch 16 of 17), same split (any ids) | - | 0.0339 | 0.0539 |" in card.content
+    assert f"| {label} (epoch 15 of 15), same split (any ids) | - | 0.0339 | 0.0521 |" in card.content
+
+
 @pytest.mark.parametrize("excluded", [[0.05], {"test": None}, {"hit@10": 0.05}])
 def test_card_refuses_a_reference_whose_history_excluded_scores_are_malformed(trained_run, tmp_path, excluded):
     output, _ = trained_run
