@@ -218,7 +218,7 @@ def render(results: list[dict], sasrec: list[dict] | None = None, ensembles: lis
         for run in others.get(data, []):
             test = {m: run["test"].get(m.replace("hr@", "hit@")) for m in METRICS}
             lines.append(f"| `{run['name']}`: {run['model'].split(' (')[0]} (RecBole) | any | {run['best_epoch']} of "
-                         f"{len(run['curve'])} epochs ({run['budget_min']:.0f} min budget) | "
+                         f"{len(run['curve'])} epochs ({sasrec_limits(run)}) | "
                          + " | ".join(fmt(test.get(m)) for m in METRICS)
                          + f" | {minutes(run['wall_time_s'])} | {machine_label(run['machine'])}, "
                            f"{run['settings'].get('threads', run['machine']['torch_threads'])} threads |")
@@ -298,6 +298,15 @@ def quality_curve(run: dict) -> list[tuple[float, float]]:
         points += [(offset + log["elapsed_s"], log["eval_ndcg@10"]) for log in evals]
         offset += run.get("timings", {}).get(f"{stage}_s", 0.0)
     return points
+
+
+def sasrec_limits(run: dict) -> str:
+    """What stopped a SASRec run: its wall-time budget, a fixed epoch count, or both (whichever came first)."""
+    limits = []
+    if run.get("epochs_limit"):
+        limits.append(f"{run['epochs_limit']}-epoch limit")
+    limits.append(f"{run['budget_min']:.0f} min budget" if run.get("budget_min") else "no time budget")
+    return ", ".join(limits)
 
 
 def first_time_at(curve: list[tuple[float, float]], level: float) -> float | None:

@@ -16,6 +16,10 @@ position), so RecBole's leave-one-out (``LS``, time order) holds out exactly our
 SASRec reads item ids as opaque tokens, so the id protocol does not matter to it. ``run`` trains epoch by
 epoch, scores full-ranking NDCG@10 on validation after each, stops at the budget, and scores the test split with
 the best epoch. It writes benchmarks/results/NAME.json (validation curve against wall time included).
+
+A budget-bound run trains as many epochs as the host's speed allows (15 on one host, 17 on another, same code and
+seed). ``--epochs N`` stops after epoch N instead, so two hosts train the same model; with ``--budget-min inf``
+the budget is not applied at all, and the JSON records which limit stopped the run.
 """
 
 from __future__ import annotations
@@ -97,7 +101,17 @@ def history_excluded_test(model, dataset_object, test_data, ks=(1, 5, 10, 20)) -
     return {protocol: {key: value / count for key, value in sorted(sums.items())} for protocol, sums in totals.items()}
 
 
-def run(dataset: str, out: Path, budget_min: float, name: str, seed: int, threads: int) -> dict:
+def stop_reason(epoch: int, elapsed_s: float, budget_min: float, epochs: int | None) -> str | None:
+    """Which limit ends training after ``epoch`` (1-based): "epochs", "budget", or None to go on."""
+    if epochs is not None and epoch >= epochs:
+        return "epochs"
+    if elapsed_s > budget_min * 60:
+        return "budget"
+    return None
+
+
+def run(dataset: str, out: Path, budget_min: float, name: str, seed: int, threads: int,
+        epochs: int | None = None) -> dict:
     import torch
     from recbole.config import Config
     from recbole.data import create_dataset, data_preparation
@@ -125,19 +139,23 @@ def run(dataset: str, out: Path, budget_min: float, name: str, seed: int, thread
     trainer = Trainer(config, model)
     curve = []
 
-    class BudgetReached(Exception):
+    stopped_by = []
+
+    class LimitReached(Exception):
         pass
 
     def after_epoch(epoch: int, valid_score: float) -> None:
         curve.append({"epoch": epoch + 1, "elapsed_s": round(time.perf_counter() - started, 1),
                       "validation_ndcg@10": float(valid_score)})
         print(json.dumps(curve[-1]), flush=True)
-        if time.perf_counter() - started > budget_min * 60:
-            raise BudgetReached
+        reason = stop_reason(epoch + 1, time.perf_counter() - started, budget_min, epochs)
+        if reason is not None:
+            stopped_by.append(reason)
+            raise LimitReached
 
     try:
         trainer.fit(train_data, valid_data, saved=True, show_progress=False, callback_fn=after_epoch)
-    except BudgetReached:
+    except LimitReached:
         pass
     test = trainer.evaluate(test_data, load_best_model=True, model_file=trainer.saved_model_file,
                             show_progress=False)
@@ -157,13 +175,22 @@ def run(dataset: str, out: Path, budget_min: float, name: str, seed: int, thread
         "data": {"source": str(out / dataset / f"{dataset}.inter"), "ids": "any (opaque tokens)"},
         "settings": {k: v for k, v in settings.items() if k not in ("data_path", "checkpoint_dir")},
         "parameters": sum(p.numel() for p in model.parameters()),
-        "budget_min": budget_min,
+        "budget_min": budget_min if budget_min != float("inf") else None,
+        "epochs_limit": epochs,
+        "stopped_by": stopped_by[0] if stopped_by else None,
         "test": {key.lower(): float(value) for key, value in test.items()},
         "history_excluded": {"test": rescored["excluded"], "selected_by": "validation NDCG@10, history kept"},
         "best_epoch": best["epoch"],
         "curve": curve,
         "wall_time_s": round(time.perf_counter() - started, 1),
     }
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def main(argv: list[str]) -> int:
@@ -175,7 +202,9 @@ def main(argv: list[str]) -> int:
     run_parser = commands.add_parser("run")
     run_parser.add_argument("--dataset", required=True)
     run_parser.add_argument("--out", default="runs/recbole")
-    run_parser.add_argument("--budget-min", type=float, default=60)
+    run_parser.add_argument("--budget-min", type=float, default=60, help="wall-time budget; inf for none")
+    run_parser.add_argument("--epochs", type=positive_int, default=None,
+                            help="stop after this many epochs (a host-independent length), or at the budget if sooner")
     run_parser.add_argument("--name", required=True)
     run_parser.add_argument("--seed", type=int, default=0)
     run_parser.add_argument("--threads", type=int, default=2)
@@ -183,7 +212,11 @@ def main(argv: list[str]) -> int:
     if args.command == "export":
         export(args.data, Path(args.out))
         return 0
-    results = run(args.dataset, Path(args.out), args.budget_min, args.name, args.seed, args.threads)
+    if not args.budget_min > 0:
+        parser.error(f"--budget-min must be positive (or inf), got {args.budget_min}")
+    if args.budget_min == float("inf") and args.epochs is None:
+        parser.error("--budget-min inf needs --epochs, or the run never stops")
+    results = run(args.dataset, Path(args.out), args.budget_min, args.name, args.seed, args.threads, args.epochs)
     results["command"] = "python benchmarks/sasrec_recbole.py " + " ".join(argv)
     provenance_module().write_json_atomic(RESULTS / f"{args.name}.json", results)
     print(json.dumps(results["test"]))

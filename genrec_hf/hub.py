@@ -78,6 +78,8 @@ def read_reference(path: str | Path) -> dict[str, Any]:
 
     test = metrics(reference["test"])
     label = reference["model"]
+    if reference.get("epochs_limit"):
+        label += f", {reference['epochs_limit']}-epoch limit"
     if reference.get("budget_min"):
         label += f", {reference['budget_min']:g}-min budget"
     # a budget-bound run's epoch count depends on the host's speed: it tells two runs of one command apart

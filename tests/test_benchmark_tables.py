@@ -195,6 +195,15 @@ def test_sasrec_scored_with_history_excluded_gets_a_row_of_its_own_beside_its_re
     assert "| `sasrec-beauty`: SASRec (RecBole) | 0 | 0.0400 | 0.0200 | 0.0500 | 0.0300 |" in side_by_side
 
 
+def test_sasrec_row_says_which_limits_bounded_its_training(tables):
+    budget_bound = sasrec_run({"hit@10": 0.04})
+    epoch_bound = {**sasrec_run({"hit@10": 0.05}), "name": "sasrec-beauty-e17", "budget_min": None,
+                   "epochs_limit": 17}
+    table = tables.render([genrec_run("beauty-x", 0, 0.03)], sasrec=[budget_bound, epoch_bound])
+    assert "| `sasrec-beauty`: SASRec (RecBole) | any | 3 of 4 epochs (60 min budget) |" in table
+    assert "| `sasrec-beauty-e17`: SASRec (RecBole) | any | 3 of 4 epochs (17-epoch limit, no time budget) |" in table
+
+
 def test_sasrec_without_a_history_excluded_score_keeps_one_row(tables):
     table = tables.render([genrec_run("beauty-x", 0, 0.03)], sasrec=[sasrec_run({"hit@10": 0.04})])
     assert len([line for line in table.splitlines() if line.startswith("| `sasrec-beauty`")]) == 1

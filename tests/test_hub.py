@@ -353,6 +353,19 @@ def test_card_tells_two_budget_bound_reference_runs_apart_by_their_epochs(traine
     assert f"| {label} (epoch 15 of 15), same split (any ids) | - | 0.0339 | 0.0521 |" in card.content
 
 
+def test_card_names_the_epoch_limit_of_a_reference_trained_for_a_fixed_number_of_epochs(trained_run, tmp_path):
+    output, _ = trained_run
+    dataset = json.loads((output / "metrics.json").read_text())["data"]["source"]
+    path = sasrec_results(tmp_path / "sasrec.json", dataset)
+    recorded = json.loads(path.read_text())
+    recorded.update(budget_min=None, epochs_limit=17, best_epoch=16,
+                    curve=[{"epoch": e + 1, "validation_ndcg@10": 0.01} for e in range(17)])
+    path.write_text(json.dumps(recorded))
+    card = model_card(output, "org/genrec-tiny", references=[path])
+    label = "SASRec (RecBole 1.2.1, CE loss, full ranking), 17-epoch limit (epoch 16 of 17)"
+    assert f"| {label}, same split (any ids) | - | 0.0339 | 0.0539 |" in card.content
+
+
 @pytest.mark.parametrize("excluded", [[0.05], {"test": None}, {"hit@10": 0.05}])
 def test_card_refuses_a_reference_whose_history_excluded_scores_are_malformed(trained_run, tmp_path, excluded):
     output, _ = trained_run
