@@ -289,6 +289,19 @@ def eval_results(runs: Sequence[dict[str, Any]]) -> list[EvalResult]:
     return results
 
 
+def pipeline_excludes_history(metrics: dict[str, Any]) -> bool:
+    """Whether a run's model should leave the history's items out of its recommendations by default.
+
+    Decided on validation, never on test: it keeps them where forbidding them scored lower NDCG@10 there (users
+    who come back to items, as on yelp). A run scored only with history kept gets the default, True.
+    """
+    kept = metrics.get("validation", {}).get("ndcg@10")
+    excluded = (metrics.get("history_excluded") or {}).get("validation", {}).get("ndcg@10")
+    if not isinstance(kept, (int, float)) or not isinstance(excluded, (int, float)):
+        return True
+    return excluded >= kept
+
+
 def results_table(runs: Sequence[dict[str, Any]], paper: dict[str, dict[str, float]],
                   published: dict[str, dict[str, float]] | None = None,
                   references: Sequence[dict[str, Any]] = (), seed_runs: Sequence[dict[str, Any]] = (),
@@ -301,11 +314,13 @@ def results_table(runs: Sequence[dict[str, Any]], paper: dict[str, dict[str, flo
     for index, metrics in enumerate(runs):
         name = Path(str(metrics.get("checkpoint", "?"))).parent.name
         who = "**this model**" if index == 0 else f"companion run `{name}`"
-        lines.append(_row(f"{who}, `{metrics['data']['ids']}` ids", metrics["test"]))
         excluded = metrics.get("history_excluded", {}).get("test")
+        default = " (the pipeline's default)"
+        keeps = index == 0 and excluded and not pipeline_excludes_history(metrics)
+        lines.append(_row(f"{who}, `{metrics['data']['ids']}` ids{default if keeps else ''}", metrics["test"]))
         if index == 0 and excluded:
-            lines.append(_row(f"{who}, `{metrics['data']['ids']}` ids, history items excluded (the pipeline's "
-                              "default)", excluded))
+            lines.append(_row(f"{who}, `{metrics['data']['ids']}` ids, history items excluded"
+                              f"{'' if keeps else default}", excluded))
         if index == 0 and seed_runs:
             lines.append(_seed_row([metrics, *seed_runs]))
         if index == 0 and ensembles:
@@ -449,8 +464,16 @@ def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Pat
              "files, under their authors' own id protocols."]
     if metrics.get("history_excluded"):
         notes.append("The row `history items excluded` scores the same model with every item of the user's history "
-                     "forbidden, as `pipeline(\"genrec\")` does unless `exclude_history=False`; the other rows, like "
-                     "the paper and RecBole's evaluation of sequential models, keep them among the candidates.")
+                     "forbidden; the other rows, like the paper and RecBole's evaluation of sequential models, keep "
+                     "them among the candidates.")
+        if pipeline_excludes_history(metrics):
+            notes.append("`pipeline(\"genrec\")` leaves history items out unless `exclude_history=False`.")
+        else:
+            notes.append("`pipeline(\"genrec\")` keeps history items among its recommendations with this model "
+                         "(`exclude_history` is False in its config; pass `exclude_history=True` to leave them out): "
+                         "leaving them out scored lower on validation, NDCG@10 "
+                         f"{metrics['history_excluded']['validation']['ndcg@10']:.4f} against "
+                         f"{metrics['validation']['ndcg@10']:.4f}, as its users come back to items they had.")
     if seeds:
         notes.append(f"The seeds row is this model's recipe trained {len(seeds) + 1} times, each seed drawing the "
                      "initialisation, the batch order" + (" and the random-id renumbering" if len(
@@ -494,6 +517,7 @@ def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Pat
         ids=metrics["data"]["ids"],
         ids_meaning=PROTOCOLS.get(metrics["data"]["ids"], metrics["data"]["ids"]),
         top_k=options.get("top_k", 20),
+        exclude_history=pipeline_excludes_history(metrics),
         max_length=options.get("max_length"),
         training_summary=f"{options['pretrain_epochs']} cloze pretraining + {options['finetune_epochs']} fine-tuning "
                          "epochs" + (" (prefixes)" if options.get("prefixes") else ""),
@@ -546,6 +570,7 @@ def export_run(run_dir: str | Path, folder: str | Path, repo_id: str, companions
     tokenizer = GenRecTokenizer.from_pretrained(checkpoint)
     tokenizer.check_model_config(model.config)
     model.generation_config = GenRecForConditionalGeneration.default_generation_config(model.config)
+    model.config.exclude_history = pipeline_excludes_history(json.loads((run_dir / "metrics.json").read_text()))
 
     def write(staging: Path) -> None:
         model.save_pretrained(staging)

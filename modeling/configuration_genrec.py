@@ -71,6 +71,9 @@ class GenRecConfig(BartConfig):
             ``"error"`` raises, ``"unk"`` keeps its place as ``[UNK]`` with ID 0, ``"skip"`` drops it.
         max_item_tokens: tokens one item takes in the decoder (sets the generation length).
         num_recommendations: how many items ``generate`` returns per history by default (beam width).
+        exclude_history: whether ``pipeline("genrec")`` leaves the history's items out of its recommendations by
+            default. Right where users rarely come back to an item (beauty, sports); wrong where they do (yelp),
+            so an export sets it from the run's validation scores with and without them.
         label_smoothing: label smoothing of the training cross-entropy.
         item_id_embedding: add an item-ID embedding to every token of an item (the paper's). With one token per
             item it only duplicates that token's embedding, so it can be turned off; ``item_ids`` are then
@@ -121,6 +124,7 @@ class GenRecConfig(BartConfig):
     unknown_id_policy: str = "error"
     max_item_tokens: int = 8
     num_recommendations: int = 20
+    exclude_history: bool = True
     label_smoothing: float = 0.0
     item_id_embedding: bool = True
     positions_from_end: bool = False
@@ -145,7 +149,7 @@ class GenRecConfig(BartConfig):
                 f"unknown_id_policy={self.unknown_id_policy!r} is not one of {UNKNOWN_ID_POLICIES}"
             )
         for name in ("item_id_embedding", "positions_from_end", "decoder_start_from_mask",
-                     "decoder_start_from_last_item", "history_item_bias"):
+                     "decoder_start_from_last_item", "history_item_bias", "exclude_history"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         for name in ("num_users", "num_items"):

@@ -13,7 +13,7 @@ import pytest
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, EvalResult, ModelCard
 
 from genrec_hf.cli import main
-from genrec_hf.hub import PushError, export_run, model_card, push_run, read_seed_runs
+from genrec_hf.hub import PushError, export_run, model_card, pipeline_excludes_history, push_run, read_seed_runs
 
 from .conftest import HIDE_GENREC_HF, build_hf_cache, run_python
 
@@ -188,8 +188,44 @@ def test_card_says_when_the_model_departs_from_the_papers_input(trained_run, tmp
     assert (sentence in training) == changed
 
 
-def test_card_gives_the_history_excluded_scores_the_pipeline_delivers(trained_run):
-    output, results = trained_run
+def with_validation_ndcg10(output, tmp_path, kept: float, excluded: float):
+    """A copy of a finished run whose validation NDCG@10 with and without history items is the one given."""
+    variant = tmp_path / f"variant-{kept}-{excluded}"
+    shutil.copytree(output, variant)
+    metrics = json.loads((variant / "metrics.json").read_text())
+    metrics["validation"]["ndcg@10"] = kept
+    metrics["history_excluded"]["validation"]["ndcg@10"] = excluded
+    (variant / "metrics.json").write_text(json.dumps(metrics))
+    return variant, metrics
+
+
+def test_pipeline_default_for_history_items_is_decided_on_validation_not_test():
+    def run(kept, excluded, test_kept=0.01, test_excluded=0.05):
+        return {"validation": {"ndcg@10": kept}, "test": {"ndcg@10": test_kept},
+                "history_excluded": {"validation": {"ndcg@10": excluded}, "test": {"ndcg@10": test_excluded}}}
+    assert pipeline_excludes_history(run(0.03, 0.04)) is True
+    assert pipeline_excludes_history(run(0.036, 0.021)) is False  # yelp: users come back to items
+    assert pipeline_excludes_history(run(0.03, 0.03)) is True
+    assert pipeline_excludes_history({"validation": {"ndcg@10": 0.03}}) is True  # never scored without them
+
+
+def test_card_and_export_of_a_model_whose_users_come_back_to_items_keep_history_items(trained_run, tmp_path):
+    output, _ = trained_run
+    variant, metrics = with_validation_ndcg10(output, tmp_path, kept=0.0363, excluded=0.0206)
+    card = model_card(variant, "org/genrec-tiny")
+    kept_row = "| **this model**, `random` ids (the pipeline's default) |"
+    assert kept_row in card.content
+    assert "| **this model**, `random` ids, history items excluded |" in card.content
+    assert "NDCG@10 0.0206 against 0.0363" in card.content and "history items kept" in card.content
+    folder = export_run(variant, tmp_path / "folder", "org/genrec-tiny")
+    assert json.loads((folder / "config.json").read_text())["exclude_history"] is False
+    other, _ = with_validation_ndcg10(output, tmp_path, kept=0.03, excluded=0.04)
+    folder = export_run(other, tmp_path / "other-folder", "org/genrec-tiny")
+    assert json.loads((folder / "config.json").read_text())["exclude_history"] is True
+
+
+def test_card_gives_the_history_excluded_scores_the_pipeline_delivers(trained_run, tmp_path):
+    output, results = with_validation_ndcg10(*trained_run[:1], tmp_path, kept=0.03, excluded=0.04)
     card = model_card(output, "org/genrec-tiny")
     excluded = results["history_excluded"]["test"]
     row = (f"| **this model**, `random` ids, history items excluded (the pipeline's default) | {excluded['hr@1']:.4f} | "
@@ -467,9 +503,9 @@ objects = [AutoConfig.from_pretrained(repo, trust_remote_code=True),
            AutoModelForSeq2SeqLM.from_pretrained(repo, trust_remote_code=True)]
 rec = pipeline(model=repo, trust_remote_code=True)
 history = {history!r}
-out = rec(history)
+out = rec(history, exclude_history=True)
 print(json.dumps(dict(classes=[type(o).__name__ for o in objects], pipeline=type(rec).__name__,
-                      n=len(out), items=[r["item"] for r in out],
+                      n=len(out), items=[r["item"] for r in out], exclude_history=objects[0].exclude_history,
                       genrec_hf_imported=any(m.startswith("genrec_hf") for m in __import__("sys").modules))))
 """
 
@@ -492,6 +528,7 @@ def test_pushed_folder_loads_from_an_offline_hub_cache_without_genrec_hf(trained
     assert out["classes"] == ["GenRecConfig", "GenRecTokenizer", "GenRecModel", "GenRecForConditionalGeneration"]
     assert out["pipeline"] == "GenRecPipeline" and out["n"] == 20
     assert not set(out["items"]) & set(history) and not out["genrec_hf_imported"]
+    assert out["exclude_history"] is json.loads((sent / "config.json").read_text())["exclude_history"]
 
 
 def _some_history(output):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 
 import pytest
 import torch
@@ -64,6 +65,24 @@ def test_history_is_excluded_unless_asked(rec):
     kept = rec(history, top_k=20, exclude_history=False)
     assert {r["item"] for r in kept} & set(history)  # this untrained model likes its history
     assert not {r["item"] for r in rec(history, top_k=20)} & set(history)
+
+
+def test_a_model_whose_config_keeps_history_items_keeps_them_by_default(saved_model, tmp_path):
+    """Where users come back to items (yelp), the checkpoint says so and the pipeline follows it."""
+    folder = tmp_path / "keeps"
+    shutil.copytree(saved_model, folder)
+    config = GenRecConfig.from_pretrained(folder)
+    config.exclude_history = False
+    config.save_pretrained(folder)
+    keeps = pipeline("genrec", model=str(folder))
+    history = ITEMS[:60]
+    assert {r["item"] for r in keeps(history, top_k=20)} & set(history)
+    assert not {r["item"] for r in keeps(history, top_k=20, exclude_history=True)} & set(history)
+
+
+def test_exclude_history_in_a_config_must_be_a_bool():
+    with pytest.raises(ValueError, match="exclude_history must be True or False"):
+        GenRecConfig(exclude_history="no")
 
 
 def test_dict_input_with_a_user(rec):
