@@ -549,7 +549,8 @@ def export_run(run_dir: str | Path, folder: str | Path, repo_id: str, companions
                seed_runs: Sequence[str | Path] = (), ensembles: Sequence[str | Path] = ()) -> Path:
     """Write the folder a Hub repository holds, and return it.
 
-    Model (safetensors) and config with the full ``auto_map`` and ``custom_pipelines``, the remote-code modules
+    Model (safetensors) and config with the full ``auto_map`` and ``custom_pipelines`` (and ``exclude_history``, the
+    pipeline's default, from :func:`pipeline_excludes_history`), the remote-code modules
     (model, tokenizer, generation, pipeline), the tokenizer with its raw-id map, a generation config for
     top-``num_recommendations`` beam search, the model card (``README.md``), the training curves and the run's
     ``metrics.json`` (as ``genrec_metrics.json``). The folder appears only when complete (built beside it, then
