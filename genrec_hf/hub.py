@@ -294,6 +294,15 @@ def pipeline_excludes_history(metrics: dict[str, Any]) -> bool:
 
     Decided on validation, never on test: it keeps them where forbidding them scored lower NDCG@10 there (users
     who come back to items, as on yelp). A run scored only with history kept gets the default, True.
+
+    Example:
+
+    ```python
+    >>> yelp = {"validation": {"ndcg@10": 0.0363}, "history_excluded": {"validation": {"ndcg@10": 0.0206}}}
+    >>> pipeline_excludes_history(yelp), pipeline_excludes_history({"validation": {"ndcg@10": 0.0363}})
+    (False, True)
+
+    ```
     """
     kept = metrics.get("validation", {}).get("ndcg@10")
     excluded = (metrics.get("history_excluded") or {}).get("validation", {}).get("ndcg@10")
