@@ -339,11 +339,15 @@ def test_card_refuses_an_ensemble_that_is_not_of_this_recipe_and_split(trained_r
         model_card(output, "org/genrec-tiny", ensembles=make(output, tmp_path))
 
 
-def sasrec_results(path, dataset):
-    """A results JSON as benchmarks/sasrec_recbole.py writes it (RecBole names HR@k hit@k)."""
-    path.write_text(json.dumps({"model": "SASRec (RecBole 1.2.1, CE loss, full ranking)", "budget_min": 60,
-                                "data": {"source": f"runs/recbole/{dataset}/{dataset}.inter"},
-                                "test": {"hit@10": 0.0539, "ndcg@10": 0.0274, "hit@5": 0.0339}}))
+def sasrec_results(path, dataset, hr10: float = 0.0539, epochs: int | None = None, **fields):
+    """A results JSON as benchmarks/sasrec_recbole.py writes it (RecBole names HR@k hit@k), with ``fields`` set and
+    a validation curve of ``epochs`` epochs."""
+    recorded = {"model": "SASRec (RecBole 1.2.1, CE loss, full ranking)", "budget_min": 60,
+                "data": {"source": f"runs/recbole/{dataset}/{dataset}.inter"},
+                "test": {"hit@10": hr10, "ndcg@10": 0.0274, "hit@5": 0.0339}}
+    if epochs is not None:
+        recorded["curve"] = [{"epoch": e + 1, "validation_ndcg@10": 0.01} for e in range(epochs)]
+    path.write_text(json.dumps({**recorded, **fields}))
     return path
 
 
@@ -360,10 +364,8 @@ def test_card_sets_a_model_trained_on_the_same_split_beside_this_one(trained_run
 def test_card_adds_the_reference_scored_with_history_excluded_where_it_records_that(trained_run, tmp_path):
     output, _ = trained_run
     dataset = json.loads((output / "metrics.json").read_text())["data"]["source"]
-    reference = sasrec_results(tmp_path / "sasrec.json", dataset)
-    recorded = json.loads(reference.read_text())
-    recorded["history_excluded"] = {"test": {"hit@10": 0.0612, "ndcg@10": 0.0301, "hit@5": 0.0401}}
-    reference.write_text(json.dumps(recorded))
+    reference = sasrec_results(tmp_path / "sasrec.json", dataset, history_excluded={
+        "test": {"hit@10": 0.0612, "ndcg@10": 0.0301, "hit@5": 0.0401}})
     card = model_card(output, "org/genrec-tiny", references=[reference])
     label = "SASRec (RecBole 1.2.1, CE loss, full ranking), 60-min budget, same split (any ids)"
     assert f"| {label} | - | 0.0339 | 0.0539 |" in card.content
@@ -374,15 +376,8 @@ def test_card_tells_two_budget_bound_reference_runs_apart_by_their_epochs(traine
     """A slower host fits fewer epochs in the same budget: both runs get a row, each naming its selected epoch."""
     output, _ = trained_run
     dataset = json.loads((output / "metrics.json").read_text())["data"]["source"]
-    paths = []
-    for name, epochs, best, hr10 in (("first", 17, 16, 0.0539), ("rerun", 15, 15, 0.0521)):
-        path = sasrec_results(tmp_path / f"sasrec-{name}.json", dataset)
-        recorded = json.loads(path.read_text())
-        recorded["test"]["hit@10"] = hr10
-        recorded["best_epoch"] = best
-        recorded["curve"] = [{"epoch": e + 1, "validation_ndcg@10": 0.01} for e in range(epochs)]
-        path.write_text(json.dumps(recorded))
-        paths.append(path)
+    paths = [sasrec_results(tmp_path / f"sasrec-{name}.json", dataset, hr10=hr10, epochs=epochs, best_epoch=best)
+             for name, epochs, best, hr10 in (("first", 17, 16, 0.0539), ("rerun", 15, 15, 0.0521))]
     card = model_card(output, "org/genrec-tiny", references=paths)
     label = "SASRec (RecBole 1.2.1, CE loss, full ranking), 60-min budget"
     assert f"| {label} (epoch 16 of 17), same split (any ids) | - | 0.0339 | 0.0539 |" in card.content
@@ -392,11 +387,8 @@ def test_card_tells_two_budget_bound_reference_runs_apart_by_their_epochs(traine
 def test_card_names_the_epoch_limit_of_a_reference_trained_for_a_fixed_number_of_epochs(trained_run, tmp_path):
     output, _ = trained_run
     dataset = json.loads((output / "metrics.json").read_text())["data"]["source"]
-    path = sasrec_results(tmp_path / "sasrec.json", dataset)
-    recorded = json.loads(path.read_text())
-    recorded.update(budget_min=None, epochs_limit=17, best_epoch=16,
-                    curve=[{"epoch": e + 1, "validation_ndcg@10": 0.01} for e in range(17)])
-    path.write_text(json.dumps(recorded))
+    path = sasrec_results(tmp_path / "sasrec.json", dataset, epochs=17, budget_min=None, epochs_limit=17,
+                          best_epoch=16)
     card = model_card(output, "org/genrec-tiny", references=[path])
     label = "SASRec (RecBole 1.2.1, CE loss, full ranking), 17-epoch limit (epoch 16 of 17)"
     assert f"| {label}, same split (any ids) | - | 0.0339 | 0.0539 |" in card.content
