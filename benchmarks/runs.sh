@@ -122,6 +122,9 @@ declare -A RUNS=(
   # ... and with the learned history item bias, as the random-id beauty recipe (the paper's Table 1 protocol,
   # a model that cannot read the ids' order)
   [beauty-sequential-small-independent-nousers-nopretrain-noitemid-fromend-maskstart-laststart-e10-histbias]="--data $beauty --ids sequential --item-codes independent --no-users --no-pretrain --no-item-id-embedding --positions-from-end --decoder-start-from-mask --decoder-start-from-last-item --history-item-bias --finetune-epochs 10 --budget-min 60 --prefixes --threads 2"
+  # ... and the same with the paper's cloze pretraining first (10 epochs): "GenRec with pretraining" of Table 1, beside
+  # the recipe above as its without-pretraining ablation (Table 3)
+  [beauty-sequential-small-independent-nousers-noitemid-fromend-maskstart-laststart-e10-histbias]="--data $beauty --ids sequential --item-codes independent --no-users --pretrain-epochs 10 --no-item-id-embedding --positions-from-end --decoder-start-from-mask --decoder-start-from-last-item --history-item-bias --finetune-epochs 10 --budget-min 60 --prefixes --threads 2"
   # the sports and yelp history-bias recipes on the sequential ids (the paper's Table 1 protocol)
   [sports-sequential-small-independent-nousers-nopretrain-noitemid-fromend-maskstart-laststart-e8-lr5e4-histbias]="--data $data/sports --ids sequential --item-codes independent --no-users --no-pretrain --no-item-id-embedding --positions-from-end --decoder-start-from-mask --decoder-start-from-last-item --history-item-bias --finetune-epochs 8 --lr 5e-4 --budget-min 60 --prefixes --threads 2"
   [yelp-sequential-small-independent-nousers-nopretrain-noitemid-fromend-maskstart-laststart-e8-histbias]="--data $data/yelp --ids sequential --item-codes independent --no-users --no-pretrain --no-item-id-embedding --positions-from-end --decoder-start-from-mask --decoder-start-from-last-item --history-item-bias --finetune-epochs 8 --budget-min 60 --prefixes --threads 2"
