@@ -21,6 +21,7 @@ import json
 import re
 import statistics
 import sys
+from collections import Counter
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -51,20 +52,19 @@ def within_budget(result: dict, budget_min: float) -> bool:
     return seconds <= budget_min * 60
 
 
+def counts_for(result: dict, dataset: str, ids: str, budget_min: float) -> bool:
+    """Whether a training run's result competes for ``dataset``'s headline under ``ids``: its data set and id
+    protocol, trained on the CPU within the budget (a GPU minute is not one of those)."""
+    if "benchmark" not in result or "validation" not in result:
+        return False
+    if Path(result["data"]["source"]).parent.name != dataset or result["data"]["ids"] != ids:
+        return False
+    return within_budget(result, budget_min) and not result.get("machine", {}).get("accelerator")
+
+
 def candidates(dataset: str, ids: str, budget_min: float, results: Path = RESULTS) -> list[dict]:
-    runs = []
-    for path in sorted(results.glob("*.json")):
-        result = json.loads(path.read_text())
-        if "benchmark" not in result or "validation" not in result:
-            continue
-        if Path(result["data"]["source"]).parent.name != dataset or result["data"]["ids"] != ids:
-            continue
-        if not within_budget(result, budget_min):
-            continue
-        if result.get("machine", {}).get("accelerator"):
-            continue  # the budget is on the 2-core CPU; a GPU minute is not one of those
-        runs.append(result)
-    return runs
+    runs = [json.loads(path.read_text()) for path in sorted(results.glob("*.json"))]
+    return [run for run in runs if counts_for(run, dataset, ids, budget_min)]
 
 
 def recipe(name: str) -> str:
@@ -72,20 +72,29 @@ def recipe(name: str) -> str:
     return re.sub(r"-seed\d+$", "", name)
 
 
+def best_recipe(runs: list[dict], min_seeds: int = 1) -> list[dict] | None:
+    """The seeds of the recipe with the best mean validation NDCG@10 among those of ``runs`` with at least
+    ``min_seeds`` seeds, best seed first; ``None`` where no recipe has that many."""
+    recipes: dict[str, list[dict]] = {}
+    for run in runs:
+        recipes.setdefault(recipe(run["benchmark"]["name"]), []).append(run)
+    eligible = [seeds for seeds in recipes.values() if len(seeds) >= min_seeds]
+    if not eligible:
+        return None
+    best = max(eligible, key=lambda seeds: statistics.mean(r["validation"]["ndcg@10"] for r in seeds))
+    return sorted(best, key=lambda r: -r["validation"]["ndcg@10"])
+
+
 def headline(dataset: str, ids: str, budget_min: float = 60, results: Path = RESULTS, min_seeds: int = 3) -> str:
     runs = candidates(dataset, ids, budget_min, results)
     if not runs:
         raise SystemExit(f"no recorded {ids}-id run of {dataset} within {budget_min:g} minutes in {results}")
-    recipes: dict[str, list[dict]] = {}
-    for run in runs:
-        recipes.setdefault(recipe(run["benchmark"]["name"]), []).append(run)
-    eligible = {name: seeds for name, seeds in recipes.items() if len(seeds) >= min_seeds}
-    if not eligible:
-        most = max(len(seeds) for seeds in recipes.values())
+    seeds = best_recipe(runs, min_seeds)
+    if seeds is None:
+        most = max(Counter(recipe(run["benchmark"]["name"]) for run in runs).values())
         raise SystemExit(f"no {ids}-id recipe of {dataset} has {min_seeds} seeds within {budget_min:g} minutes "
                          f"(the most is {most}): bash benchmarks/runs.sh NAME SEED")
-    best = max(eligible.values(), key=lambda seeds: statistics.mean(r["validation"]["ndcg@10"] for r in seeds))
-    return max(best, key=lambda r: r["validation"]["ndcg@10"])["benchmark"]["name"]
+    return seeds[0]["benchmark"]["name"]
 
 
 def planned_ensembles(recipe_name: str, results: Path = RESULTS, plans: Path = PLANS) -> list[Path]:

@@ -390,3 +390,78 @@ def test_tables_refuse_other_arguments_without_touching_the_readme(tables, argv,
     assert tables.main(argv) == (0 if argv == ["--help"] else 2)
     assert "Usage" in capsys.readouterr().err
     assert readme.stat().st_mtime_ns == before
+
+
+def scored_run(name: str, seed: int, scores: tuple[float, float, float, float], validation: float,
+               ids: str = "random", pretrain_epochs: int = 0) -> dict:
+    """A beauty results JSON with its four target metrics on test, as the scoreboard reads it."""
+    run = genrec_run(name, seed, scores[2])
+    run["test"].update(zip(("hr@5", "ndcg@5", "hr@10", "ndcg@10"), scores))
+    run["data"]["ids"] = ids
+    run["options"]["pretrain_epochs"] = pretrain_epochs
+    run["validation"] = {"ndcg@10": validation}
+    run["timings"].update(total_s=1300.0)
+    run["baselines"] = {"max_history_plus_k": {"test": {"hr@5": 0.045, "ndcg@5": 0.0447, "hr@10": 0.046,
+                                                        "ndcg@10": 0.045}}}
+    return run
+
+
+def scoreboard_row(board: str, target: str) -> list[str]:
+    rows = [line for line in board.splitlines() if f"| {target}" in line]
+    assert len(rows) == 1, board
+    return [cell.strip() for cell in rows[0].strip("|").split("|")]
+
+
+ABOVE_PUBLISHED = (0.05, 0.035, 0.075, 0.042)  # beauty's best published, per metric: .0486 / .0340 / .0719 / .0414
+
+
+def test_scoreboard_meets_a_target_only_when_every_seed_is_above_on_all_four_metrics(tables):
+    seeds = [scored_run(f"beauty-x{'-seed%d' % s if s else ''}", s, ABOVE_PUBLISHED, 0.05) for s in range(3)]
+    row = scoreboard_row(tables.render_scoreboard(seeds), "best published")
+    assert row[4] == "`beauty-x` (3 seeds)" and row[6:] == ["3 of 3", "**met**"]
+    seeds[2] = scored_run("beauty-x-seed2", 2, (0.05, 0.033, 0.075, 0.042), 0.05)  # one NDCG@5 below .0340
+    assert scoreboard_row(tables.render_scoreboard(seeds), "best published")[6:] == ["2 of 3", "met by the mean"]
+    seeds = [scored_run(f"beauty-x{'-seed%d' % s if s else ''}", s, (0.05, 0.030, 0.075, 0.042), 0.05)
+             for s in range(3)]
+    assert scoreboard_row(tables.render_scoreboard(seeds), "best published")[7] == "not met: below on NDCG@5"
+
+
+def test_scoreboard_answers_random_ids_with_the_headline_recipe_not_a_lucky_two_seed_one(tables):
+    three = [scored_run(f"beauty-three{'-seed%d' % s if s else ''}", s, (0.02, 0.01, 0.03, 0.02), 0.03)
+             for s in range(3)]
+    two = [scored_run(f"beauty-two{'-seed%d' % s if s else ''}", s, ABOVE_PUBLISHED, 0.06) for s in range(2)]
+    row = scoreboard_row(tables.render_scoreboard(three + two), "best published")
+    assert row[4] == "`beauty-three` (3 seeds)" and row[7].startswith("not met")
+
+
+def test_scoreboard_sets_paper_table_1_against_pretrained_runs_and_table_3_against_the_rest(tables):
+    pretrained = scored_run("beauty-pt", 0, (0.02, 0.01, 0.03, 0.02), 0.02, "sequential", pretrain_epochs=10)
+    without = scored_run("beauty-nopt", 0, (0.06, 0.044, 0.085, 0.051), 0.06, "sequential")
+    board = tables.render_scoreboard([pretrained, without])
+    table_1, table_3 = scoreboard_row(board, "GenRec (paper Table 1)"), scoreboard_row(board, "GenRec w/o")
+    assert table_1[4] == "`beauty-pt` (1 seed)" and table_1[7].startswith("not met")
+    assert table_3[4] == "`beauty-nopt` (1 seed)" and table_3[7] == "**met**"
+    rule = scoreboard_row(board, "beside them: the max(history)+k rule")
+    assert rule[3] == ".0450 / .0447 / .0460 / .0450" and rule[4] == "`beauty-nopt` (1 seed)"
+    assert rule[7] == "below on NDCG@5"  # a reference, not a target
+
+
+def test_scoreboard_sets_sasrec_history_excluded_against_ours_history_excluded(tables):
+    kept = {"hit@5": 0.03, "ndcg@5": 0.02, "hit@10": 0.05, "ndcg@10": 0.025}
+    excluded = {"hit@5": 0.06, "ndcg@5": 0.045, "hit@10": 0.08, "ndcg@10": 0.05}
+    seeds = [scored_run(f"beauty-x{'-seed%d' % s if s else ''}", s, ABOVE_PUBLISHED, 0.05) for s in range(3)]
+    for run in seeds:
+        run["history_excluded"] = {"test": {"hr@5": 0.061, "ndcg@5": 0.046, "hr@10": 0.081, "ndcg@10": 0.051}}
+    board = tables.render_scoreboard(seeds, sasrec=[sasrec_run(kept, excluded)])
+    assert scoreboard_row(board, "SASRec (RecBole) trained here")[3] == ".0300 / .0200 / .0500 / .0250"
+    row = scoreboard_row(board, "SASRec trained here, history items excluded")
+    assert row[3] == ".0600 / .0450 / .0800 / .0500" and row[5] == ".0610 / .0460 / .0810 / .0510"
+    assert row[7] == "**met**"
+
+
+def test_tables_refuse_a_readme_without_the_scoreboard_markers(tables, monkeypatch, tmp_path, capsys):
+    readme = (tables.ROOT / "README.md").read_text()
+    (tmp_path / "README.md").write_text(readme.replace(tables.BOARD_START, ""))
+    monkeypatch.setattr(tables, "ROOT", tmp_path)
+    assert tables.main(["--check"]) == 2
+    assert "scoreboard:start" in capsys.readouterr().err
