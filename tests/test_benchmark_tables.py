@@ -465,3 +465,13 @@ def test_tables_refuse_a_readme_without_the_scoreboard_markers(tables, monkeypat
     monkeypatch.setattr(tables, "ROOT", tmp_path)
     assert tables.main(["--check"]) == 2
     assert "scoreboard:start" in capsys.readouterr().err
+
+
+def test_scoreboard_reproduction_rows_count_runs_on_any_machine_but_beat_rows_only_the_cpu_budget(tables):
+    on_gpu = scored_run("beauty-gpu", 0, ABOVE_PUBLISHED, 0.08, "sequential")
+    on_gpu["machine"]["accelerator"] = "NVIDIA H200"
+    board = tables.render_scoreboard([on_gpu] + [
+        {**scored_run(f"beauty-gpu-random{'-seed%d' % s if s else ''}", s, ABOVE_PUBLISHED, 0.08),
+         "machine": on_gpu["machine"]} for s in range(3)])
+    assert scoreboard_row(board, "GenRec w/o")[4] == "`beauty-gpu` (1 seed)"
+    assert scoreboard_row(board, "best published")[4:] == ["no run yet", "", "", "not met"]
