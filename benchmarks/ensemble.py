@@ -1,6 +1,7 @@
 """Seed ensembles of recorded runs, scored on validation and test: one JSON per ensemble in benchmarks/results/.
 
 Usage: python benchmarks/ensemble.py NAME NAME [NAME ...] [--sizes 2] [--candidates 50] [--threads 2]
+                                     [--history-excluded]
 e.g.   python benchmarks/ensemble.py beauty-random-...-e10 beauty-random-...-e10-seed1 beauty-random-...-e10-seed2
 
 Each NAME is a run recorded as benchmarks/results/NAME.json whose run folder (its "checkpoint") is on this
@@ -11,7 +12,9 @@ mean of the members' item probabilities (``genrec_hf.ensemble``), and written to
 benchmarks/results/ensemble-RECIPE-seedsA-B.json. An ensemble costs the training of all its members: the JSON
 sums their budgeted training time (``headline.training_seconds``) and says whether the sum is within the issue's
 60 minutes. Each member's own metrics, recomputed from its candidate list, are recorded beside the ones its run
-reported, as a check that the loaded checkpoints are the scored ones.
+reported, as a check that the loaded checkpoints are the scored ones. With ``--history-excluded`` every member
+ranks the test split a second time with its history's items forbidden, and each ensemble records those fused
+scores as ``history_excluded`` (what the runs and SASRec record under that name).
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--top-k", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--budget-min", type=float, default=60)
+    parser.add_argument("--history-excluded", action="store_true",
+                        help="also score the test split with each history's items forbidden (as the runs' "
+                             "history_excluded), for comparison with SASRec scored that way")
     args = parser.parse_args(argv)
     sizes = sorted({int(size) for size in args.sizes.split(",")})
     if len(set(args.names)) != len(args.names):
@@ -83,6 +89,14 @@ def main(argv: list[str]) -> int:
         lists[split] = ensemble.member_rankings(rows["history"], users, candidates=args.candidates)
         scoring_s[split] = round(time.perf_counter() - split_started, 1)
     targets = {split: data.splits[split]["target"] for split in SPLITS}
+    excluded_lists = None
+    if args.history_excluded:  # the test split again, each member forbidding the history's items in its search
+        rows = data.splits["test"]
+        users = rows["user"] if "user" in rows.column_names else None
+        split_started = time.perf_counter()
+        excluded_lists = ensemble.member_rankings(rows["history"], users, candidates=args.candidates,
+                                                  exclude_history=True)
+        scoring_s["test, history excluded"] = round(time.perf_counter() - split_started, 1)
     members = []
     for index, (name, run, checkpoint) in enumerate(runs):
         members.append({"name": name, "seed": run["options"]["seed"], "checkpoint": run["checkpoint"],
@@ -90,6 +104,10 @@ def main(argv: list[str]) -> int:
                         "recorded": {split: run[split] for split in SPLITS},
                         "recomputed": {split: raw_item_metrics(lists[split][index], targets[split], args.top_k)
                                        for split in SPLITS}})
+        if excluded_lists is not None:
+            members[-1]["recorded"]["history_excluded"] = run.get("history_excluded", {}).get("test")
+            members[-1]["recomputed"]["history_excluded"] = raw_item_metrics(excluded_lists[index], targets["test"],
+                                                                            args.top_k)
     written = []
     for size in sizes:
         for chosen in itertools.combinations(range(len(runs)), size):
@@ -105,6 +123,10 @@ def main(argv: list[str]) -> int:
                 fused = [fuse_rankings([lists[split][i][row] for i in chosen], top_k=args.top_k)
                          for row in range(len(targets[split]))]
                 result[split] = raw_item_metrics(fused, targets[split], args.top_k)
+            if excluded_lists is not None:
+                fused = [fuse_rankings([excluded_lists[i][row] for i in chosen], top_k=args.top_k)
+                         for row in range(len(targets["test"]))]
+                result["history_excluded"] = {"test": raw_item_metrics(fused, targets["test"], args.top_k)}
             result["members"] = [members[i] for i in chosen]
             seeds = "-".join(str(members[i]["seed"]) for i in chosen)
             path = RESULTS / f"ensemble-{recipe(members[chosen[0]]['name'])}-seeds{seeds}.json"

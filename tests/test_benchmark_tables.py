@@ -475,3 +475,25 @@ def test_scoreboard_reproduction_rows_count_runs_on_any_machine_but_beat_rows_on
          "machine": on_gpu["machine"]} for s in range(3)])
     assert scoreboard_row(board, "GenRec w/o")[4] == "`beauty-gpu` (1 seed)"
     assert scoreboard_row(board, "best published")[4:] == ["no run yet", "", "", "not met"]
+
+
+def scored_pair(seeds: tuple[int, int], scores: tuple[float, float, float, float], within_budget: bool = True,
+                recipe: str = "beauty-x") -> dict:
+    """An ensemble JSON as benchmarks/ensemble.py writes it, cut down to what the scoreboard reads."""
+    members = [recipe + (f"-seed{seed}" if seed else "") for seed in seeds]
+    return {"data": {"source": "../shared/data/beauty/sequential_data.txt", "ids": "random"},
+            "ensemble": {"members": members, "seeds": list(seeds)}, "within_budget": within_budget,
+            "test": dict(zip(("hr@5", "ndcg@5", "hr@10", "ndcg@10"), scores))}
+
+
+def test_scoreboard_sets_every_in_budget_pair_of_the_headline_recipe_against_the_beat_targets(tables):
+    seeds = [scored_run(f"beauty-x{'-seed%d' % s if s else ''}", s, (0.02, 0.01, 0.03, 0.02), 0.05) for s in range(3)]
+    pairs = [scored_pair((0, 1), ABOVE_PUBLISHED), scored_pair((0, 2), (0.05, 0.030, 0.075, 0.042)),
+             scored_pair((1, 2), ABOVE_PUBLISHED, within_budget=False),  # two trainings over the 60 minutes
+             scored_pair((0, 1), ABOVE_PUBLISHED, recipe="beauty-other")]
+    board = tables.render_scoreboard(seeds, ensembles=pairs)
+    rows = [line for line in board.splitlines() if "| best published" in line]
+    assert len(rows) == 2 and "`beauty-x` (3 seeds)" in rows[0]
+    cells = [cell.strip() for cell in rows[1].strip("|").split("|")]
+    assert cells[4] == "every 2-seed ensemble of that recipe within the budget (2 pairs: 0+1, 0+2)"
+    assert cells[6:] == ["1 of 2", "not met: below on NDCG@5"]

@@ -129,7 +129,8 @@ def test_fewer_candidates_than_recommendations_is_refused():
         GenRecEnsemble([member(ITEMS)]).recommend(HISTORIES, top_k=10, candidates=5, progress=False)
 
 
-def test_the_benchmark_scores_every_pair_of_recorded_seeds(tmp_path, monkeypatch, capsys):
+def recorded_seeds(tmp_path, seeds=(0, 1, 2)):
+    """Runs of one tiny recipe under several seeds, recorded as benchmarks/results JSONs with their checkpoints."""
     from genrec_hf.data import load_p5
     from genrec_hf.synthetic import synthetic_interactions
     from genrec_hf.training import TrainOptions, train_genrec
@@ -143,7 +144,7 @@ def test_the_benchmark_scores_every_pair_of_recorded_seeds(tmp_path, monkeypatch
                 for user, (_, items) in enumerate(sequences, start=1)))
     results = tmp_path / "results"
     names = []
-    for seed in (0, 1, 2):  # each seed renumbers the catalogue differently, as runs.sh does
+    for seed in seeds:  # each seed renumbers the catalogue differently, as runs.sh does
         name = "tiny-recipe" + (f"-seed{seed}" if seed else "")
         options = TrainOptions(pretrain_epochs=0, finetune_epochs=1, batch_size=16, max_length=64, eval_users=10,
                                threads=1, users=False, item_codes="independent", seed=seed,
@@ -153,6 +154,11 @@ def test_the_benchmark_scores_every_pair_of_recorded_seeds(tmp_path, monkeypatch
         results.mkdir(exist_ok=True)
         (results / f"{name}.json").write_text(json.dumps(run, default=str))
         names.append(name)
+    return results, names
+
+
+def test_the_benchmark_scores_every_pair_of_recorded_seeds(tmp_path, monkeypatch, capsys):
+    results, names = recorded_seeds(tmp_path)
     ensemble = benchmark_module("ensemble")
     monkeypatch.setattr(ensemble, "RESULTS", results)
     assert ensemble.main([*names, "--sizes", "2,3", "--threads", "1"]) == 0
@@ -165,6 +171,19 @@ def test_the_benchmark_scores_every_pair_of_recorded_seeds(tmp_path, monkeypatch
     for recorded in pair["members"]:  # the loaded checkpoints are the scored ones
         assert recorded["recomputed"]["test"]["ndcg@10"] == pytest.approx(recorded["recorded"]["test"]["ndcg@10"])
     assert "git_commit" in pair and "versions" in pair and "seeds0-2" in capsys.readouterr().out
+    assert "history_excluded" not in pair  # only on request: it ranks the test split a second time
+
+
+def test_the_benchmark_scores_ensembles_with_history_items_excluded_on_request(tmp_path, monkeypatch):
+    results, names = recorded_seeds(tmp_path, seeds=(0, 1))
+    ensemble = benchmark_module("ensemble")
+    monkeypatch.setattr(ensemble, "RESULTS", results)
+    assert ensemble.main([*names, "--threads", "1", "--history-excluded"]) == 0
+    pair = json.loads((results / "ensemble-tiny-recipe-seeds0-1.json").read_text())
+    assert pair["history_excluded"]["test"]["users"] == 40 and "test, history excluded" in pair["ensemble"]["scoring_s"]
+    for recorded in pair["members"]:  # each member's history-excluded ranking is the one its run scored
+        assert recorded["recomputed"]["history_excluded"]["ndcg@10"] == pytest.approx(
+            recorded["recorded"]["history_excluded"]["ndcg@10"])
 
 
 def test_the_benchmark_refuses_runs_of_different_recipes(capsys):
