@@ -57,6 +57,10 @@ def _config_overrides(args: argparse.Namespace) -> dict[str, float]:
         overrides["decoder_start_from_last_item"] = True
     if getattr(args, "history_item_bias", False):
         overrides["history_item_bias"] = True
+    if getattr(args, "successor_item_bias", 0):
+        if args.successor_item_bias < 0:
+            raise ValueError(f"--successor-item-bias must be >= 0, got {args.successor_item_bias}")
+        overrides["successor_item_bias"] = args.successor_item_bias
     if getattr(args, "layers", None) is not None:
         if args.layers <= 0:
             raise ValueError(f"--layers must be positive, got {args.layers}")
@@ -132,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--history-item-bias", action="store_true",
                        help="learn one logit shift for the items already in the history, so the model learns how "
                             "often users take an item again (needs --item-codes independent)")
+    train.add_argument("--successor-item-bias", type=int, default=0, metavar="K",
+                       help="learn K logit shifts for the items numbered right after the history's highest item id "
+                            "(max(history)+1 .. +K): reads the catalogue's numbering, which on the paper's "
+                            "sequential ids leaks the answer (needs --item-codes independent; default 0: off)")
     train.add_argument("--average-epochs", type=int, default=0, metavar="K",
                        help="at each fine-tuning validation, also score the average of the weights at the last K "
                             "epoch ends; the best average is kept if it beats every epoch (checkpoint averaging; "

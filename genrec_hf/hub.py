@@ -452,6 +452,11 @@ def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Pat
         training.insert(1, "- History item bias: one learned number shifts the first decoding step's logit of every "
                            "item already in the history, so the model learns how often users take an item again "
                            "(the paper's model has no such term).")
+    if options["config_overrides"].get("successor_item_bias"):
+        training.insert(1, f"- Successor item bias: {options['config_overrides']['successor_item_bias']} learned numbers "
+                           "shift the first decoding step's logits of the items numbered right after the history's "
+                           "highest item id. This reads the catalogue's numbering: on the paper's sequential ids it "
+                           "uses the leak that the max(history)+k rule uses, so it means nothing on shuffled ids.")
     if not options.get("users", True):
         training.insert(1, "- Users: none. This is an item-only model: the paper's user token and user-ID embedding "
                            "are left out, so a recommendation depends on the history alone (pass no `user`).")

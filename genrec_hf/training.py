@@ -540,10 +540,13 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
                                                              "item_id_embedding", "positions_from_end",
                                                              "decoder_start_from_mask",
                                                              "decoder_start_from_last_item",
-                                                             "history_item_bias")},
+                                                             "history_item_bias", "successor_item_bias")},
                   # the learned shift of the history's items' logits (history_item_bias): < 0 avoids repeats
                   **({"history_logit_bias": round(model.history_logit_bias.item(), 4)}
-                     if getattr(model, "history_logit_bias", None) is not None else {})},
+                     if getattr(model, "history_logit_bias", None) is not None else {}),
+                  # the learned shifts of items max(history)+1, +2, ... (successor_item_bias): > 0 reads the id order
+                  **({"successor_logit_bias": [round(v, 4) for v in model.successor_logit_bias.tolist()]}
+                     if getattr(model, "successor_logit_bias", None) is not None else {})},
         "validation": {k.removeprefix("validation_"): v for k, v in validation_metrics.items()},
         "test": {k.removeprefix("test_"): v for k, v in test_metrics.items()},
         "history_excluded": {split: {k.removeprefix(f"{split}_"): v for k, v in metrics.items()}

@@ -93,6 +93,12 @@ class GenRecConfig(BartConfig):
             history, so the model can learn how often users take an item again (none do in beauty and sports,
             some do in yelp) instead of spending top slots on what they already have. Needs one token per item
             (``max_item_tokens == 2``: its token and ``[END]``) and ``item_ids`` in the input.
+        successor_item_bias: ``k > 0`` learns ``k`` numbers, the i-th added to the first decoding step's logit of
+            the item whose id is the history's highest plus i. It reads the catalogue's numbering: where ids are
+            given in order of first appearance (the paper's data sets, or a shop numbering new products as they
+            come) the next new item is often the one after the newest the user has seen, which the paper's
+            decimal item tokens let BART learn and the no-learning max(history)+k rule exploits. On shuffled ids
+            it carries nothing and should learn about 0. Needs one token per item, as ``history_item_bias``.
         mask_token_id: the tokenizer's ``[MASK]`` id (set by ``from_preset`` from the tokenizer).
 
     Example:
@@ -113,6 +119,11 @@ class GenRecConfig(BartConfig):
     Traceback (most recent call last):
     ...
     ValueError: history_item_bias needs one token per item (max_item_tokens=2: ...
+    >>> GenRecConfig.from_preset("small", num_items=500, vocab_size=510, max_item_tokens=2,
+    ...                          successor_item_bias=-1)
+    Traceback (most recent call last):
+    ...
+    ValueError: successor_item_bias must be an int >= 0 (how many items after the history's highest), got -1
 
     ```
     """
@@ -131,6 +142,7 @@ class GenRecConfig(BartConfig):
     decoder_start_from_mask: bool = False
     decoder_start_from_last_item: bool = False
     history_item_bias: bool = False
+    successor_item_bias: int = 0
     mask_token_id: int | None = None
 
     def __post_init__(self, **kwargs):
@@ -159,10 +171,15 @@ class GenRecConfig(BartConfig):
             if getattr(self, name) and self.mask_token_id is None:
                 raise ValueError(f"{name} finds the [MASK] in the input: set mask_token_id too (from_preset with a "
                                  f"tokenizer sets it)")
-        if self.history_item_bias and self.max_item_tokens != 2:
-            raise ValueError(f"history_item_bias needs one token per item (max_item_tokens=2: the item's token and "
-                             f"[END]), got max_item_tokens={self.max_item_tokens}: use a tokenizer with "
-                             f"independent_items=True (--item-codes independent)")
+        successors = self.successor_item_bias
+        if isinstance(successors, bool) or not isinstance(successors, int) or successors < 0:
+            raise ValueError(f"successor_item_bias must be an int >= 0 (how many items after the history's highest), "
+                             f"got {successors!r}")
+        for name, on in (("history_item_bias", self.history_item_bias), ("successor_item_bias", successors)):
+            if on and self.max_item_tokens != 2:
+                raise ValueError(f"{name} needs one token per item (max_item_tokens=2: the item's token and [END]), "
+                                 f"got max_item_tokens={self.max_item_tokens}: use a tokenizer with "
+                                 f"independent_items=True (--item-codes independent)")
 
     def to_dict(self) -> dict[str, Any]:
         output = super().to_dict()

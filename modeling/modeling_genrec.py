@@ -6,7 +6,8 @@ The user and item tables are separate, and row 0 of each is fixed at zero, so to
 user or item (special tokens, ``[MASK]``, unknown ids) get no ID contribution. The decoder sees token
 embeddings only (with ``decoder_start_from_mask`` / ``decoder_start_from_last_item``, its start token also gets
 the encoder state at the ``[MASK]`` / at the most recent item; with ``history_item_bias``, its first step's logits
-of the history's items get one learned shift). Hub-portable: imports only torch, transformers and the sibling config module.
+of the history's items get one learned shift; with ``successor_item_bias``, those of the items numbered right after
+the history's highest item id get one learned shift each). Hub-portable: imports only torch, transformers and the sibling config module.
 """
 
 from __future__ import annotations
@@ -96,6 +97,27 @@ def history_item_tokens(input_ids: torch.Tensor, item_ids: torch.Tensor | None, 
     return torch.where(item_ids.to(input_ids.device) > 0, input_ids, torch.full_like(input_ids, pad_token_id))
 
 
+def successor_item_tokens(input_ids: torch.Tensor, item_ids: torch.Tensor | None, num_items: int, count: int,
+                          pad_token_id: int) -> torch.Tensor:
+    """(batch, count): the tokens of the items numbered max(history)+1 .. max(history)+count, the pad token past
+    the catalogue's end or where a history holds no known item.
+
+    With one token per item the item tokens run in item-id order (``▁item_1``, ``▁item_2``, ...), so the token of
+    item ``max + k`` is the token of item ``max`` plus ``k``.
+    """
+    if item_ids is None:
+        raise ValueError("successor_item_bias finds the history's highest item id in item_ids: pass item_ids as "
+                         "the tokenizer returns them")
+    if item_ids.shape != input_ids.shape:
+        raise ValueError(f"item_ids has shape {tuple(item_ids.shape)}, input_ids {tuple(input_ids.shape)}")
+    item_ids = item_ids.to(input_ids.device)
+    highest, where = item_ids.max(dim=1)
+    highest_token = input_ids.gather(1, where[:, None])
+    steps = torch.arange(1, count + 1, device=input_ids.device)
+    valid = (highest[:, None] > 0) & (highest[:, None] + steps <= num_items)
+    return torch.where(valid, highest_token + steps, torch.full_like(highest_token, pad_token_id))
+
+
 def history_marks(history_ids: torch.Tensor, vocab_size: int, pad_token_id: int) -> torch.Tensor:
     """(batch, vocab): 1.0 at each row's history item tokens, 0.0 elsewhere."""
     marks = torch.zeros(history_ids.shape[0], vocab_size, device=history_ids.device)
@@ -109,10 +131,13 @@ class GenRecEncoderOutput(BaseModelOutput):
     """BART's encoder output plus ``start_state``: what ``decoder_start_from_mask`` (the state at each row's
     ``[MASK]``) and ``decoder_start_from_last_item`` (the state at the token before it) add to the decoder's
     start token (``None`` with neither); and ``history_ids``, the input's item tokens (others the pad token),
-    where ``history_item_bias`` shifts their first-step logits (``None`` without it)."""
+    where ``history_item_bias`` shifts their first-step logits (``None`` without it); and ``successor_ids``, the
+    tokens of the items numbered right after the history's highest item id, which ``successor_item_bias`` shifts
+    (``None`` without it)."""
 
     start_state: torch.FloatTensor | None = None
     history_ids: torch.LongTensor | None = None
+    successor_ids: torch.LongTensor | None = None
 
 
 def damaged_safetensors(folder: str) -> list[str]:
@@ -201,17 +226,21 @@ class GenRecEncoder(BartEncoder):
         # BART adds the positional embedding and runs the layers.
         output = super().forward(attention_mask=attention_mask, inputs_embeds=inputs_embeds, **kwargs)
         history = getattr(self.config, "history_item_bias", False)
-        if not (self.config.decoder_start_from_mask or self.config.decoder_start_from_last_item or history):
+        successors = getattr(self.config, "successor_item_bias", 0)
+        if not (self.config.decoder_start_from_mask or self.config.decoder_start_from_last_item or history
+                or successors):
             return output
         if input_ids is None:
-            raise ValueError("decoder_start_from_mask, decoder_start_from_last_item and history_item_bias read "
-                             "input_ids: pass input_ids, not inputs_embeds")
+            raise ValueError("decoder_start_from_mask, decoder_start_from_last_item, history_item_bias and "
+                             "successor_item_bias read input_ids: pass input_ids, not inputs_embeds")
         if isinstance(output, tuple):
             output = BaseModelOutput(*output)
         return GenRecEncoderOutput(
             **output,
             start_state=start_states(output.last_hidden_state, input_ids, self.config),
             history_ids=history_item_tokens(input_ids, item_ids, self.config.pad_token_id) if history else None,
+            successor_ids=(successor_item_tokens(input_ids, item_ids, self.config.num_items, successors,
+                                                 self.config.pad_token_id) if successors else None),
         )
 
     def _positions_from_end_correction(self, attention_mask: torch.Tensor | None,
@@ -360,6 +389,9 @@ class GenRecForConditionalGeneration(_ClearLoadErrors, BartForConditionalGenerat
         self.lm_head = nn.Linear(config.d_model, self.model.shared.num_embeddings, bias=False)
         # history_item_bias: one learned logit shift for the items already in the history (0: no preference)
         self.history_logit_bias = nn.Parameter(torch.zeros(1)) if config.history_item_bias else None
+        # successor_item_bias: one learned logit shift for each of the items max(history)+1 .. +k
+        successors = getattr(config, "successor_item_bias", 0)
+        self.successor_logit_bias = nn.Parameter(torch.zeros(successors)) if successors else None
         self.post_init()
         self.generation_config = self.default_generation_config(config)
 
@@ -432,25 +464,44 @@ class GenRecForConditionalGeneration(_ClearLoadErrors, BartForConditionalGenerat
             use_cache=use_cache,
             **kwargs,
         )
-        if self.history_logit_bias is not None and first_step:
-            history_ids = None if isinstance(encoder_outputs, tuple) else getattr(encoder_outputs, "history_ids", None)
-            if history_ids is None:
-                raise ValueError("a model with history_item_bias needs the encoder output's history_ids: pass "
-                                 "input_ids and item_ids, or encoder_outputs as the GenRecEncoder returns them")
-            bias = self.history_bias(history_ids).to(outputs.logits.dtype)
+        if (self.history_logit_bias is not None or self.successor_logit_bias is not None) and first_step:
+            bias = self.first_step_bias(*self._bias_inputs(encoder_outputs)).to(outputs.logits.dtype)
             outputs.logits = torch.cat([outputs.logits[:, :1] + bias.unsqueeze(1), outputs.logits[:, 1:]], dim=1)
         if labels is not None:
             outputs.loss = self.label_loss(outputs.logits, labels, num_items_in_batch)
         return outputs
 
-    def history_bias(self, history_ids: torch.Tensor) -> torch.Tensor | None:
-        """What ``history_item_bias`` adds to the first decoding step's logits, (batch, vocab): the learned bias at
-        each row's history items (``history_ids``: the encoder output's, or :func:`history_item_tokens`), 0
-        elsewhere; ``None`` without the option."""
-        if self.history_logit_bias is None:
-            return None
-        marks = history_marks(history_ids, self.lm_head.out_features, self.config.pad_token_id)
-        return marks * self.history_logit_bias
+    def _bias_inputs(self, encoder_outputs: Any) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The encoder output's ``history_ids`` and ``successor_ids``, each where its option needs it."""
+        needed = (("history_ids", "history_item_bias", self.history_logit_bias),
+                  ("successor_ids", "successor_item_bias", self.successor_logit_bias))
+        found = []
+        for field, option, parameter in needed:
+            value = None if isinstance(encoder_outputs, tuple) else getattr(encoder_outputs, field, None)
+            if parameter is not None and value is None:
+                raise ValueError(f"a model with {option} needs the encoder output's {field}: pass input_ids and "
+                                 f"item_ids, or encoder_outputs as the GenRecEncoder returns them")
+            found.append(value)
+        return found[0], found[1]
+
+    def first_step_bias(self, history_ids: torch.Tensor | None = None,
+                        successor_ids: torch.Tensor | None = None) -> torch.Tensor | None:
+        """What ``history_item_bias`` and ``successor_item_bias`` add to the first decoding step's logits,
+        (batch, vocab): the learned bias at each row's history items (``history_ids``: the encoder output's, or
+        :func:`history_item_tokens`) and the k-th learned bias at the item numbered k after the history's highest
+        (``successor_ids``: the encoder output's, or :func:`successor_item_tokens`), 0 elsewhere; ``None`` with
+        neither option."""
+        bias = None
+        vocab, pad = self.lm_head.out_features, self.config.pad_token_id
+        if self.history_logit_bias is not None:
+            bias = history_marks(history_ids, vocab, pad) * self.history_logit_bias
+        if self.successor_logit_bias is not None:
+            shifts = torch.zeros(successor_ids.shape[0], vocab, device=successor_ids.device,
+                                 dtype=self.successor_logit_bias.dtype)
+            shifts = shifts.scatter_add(1, successor_ids, self.successor_logit_bias.expand_as(successor_ids))
+            shifts[:, pad] = 0.0
+            bias = shifts if bias is None else bias + shifts
+        return bias
 
     def label_loss(
         self, logits: torch.Tensor, labels: torch.Tensor, num_items_in_batch: torch.Tensor | int | None = None

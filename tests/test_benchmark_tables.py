@@ -223,6 +223,8 @@ def test_sasrec_without_a_history_excluded_score_keeps_one_row(tables):
      " (decoder started from the [MASK] and the last item)"),
     ({"item_codes": "independent", "config_overrides": {"history_item_bias": True}},
      " (one token per item, learned history item bias)"),
+    ({"item_codes": "independent", "config_overrides": {"successor_item_bias": 20}},
+     " (one token per item, learned bias for the 20 items after the history's highest id (reads the id order))"),
     ({"preset": "small"}, ""),
     ({"preset": "bart-base", "item_codes": "independent"}, " (bart-base size, one token per item)"),
 ])
@@ -444,6 +446,23 @@ def test_scoreboard_sets_paper_table_1_against_pretrained_runs_and_table_3_again
     rule = scoreboard_row(board, "beside them: the max(history)+k rule")
     assert rule[3] == ".0450 / .0447 / .0460 / .0450" and rule[4] == "`beauty-nopt` (1 seed)"
     assert rule[7] == "below on NDCG@5"  # a reference, not a target
+
+
+def test_scoreboard_answers_the_paper_with_a_model_that_reads_the_id_order_only_in_rows_of_its_own(tables):
+    """A run with the successor item bias uses the rule's leak: however good, it must not answer the rows of the
+    models that cannot read the ids' order, and its own rows say what it reads."""
+    blind = scored_run("beauty-nopt", 0, (0.06, 0.044, 0.085, 0.051), 0.06, "sequential")
+    reading = scored_run("beauty-succ", 0, (0.09, 0.07, 0.11, 0.08), 0.09, "sequential")
+    reading["options"]["config_overrides"] = {"successor_item_bias": 20}
+    board = tables.render_scoreboard([blind, reading])
+    assert scoreboard_row(board, "GenRec w/o pretraining (paper Table 3); ours without cloze pretraining |")[4] == \
+        "`beauty-nopt` (1 seed)"
+    leak = scoreboard_row(board, "GenRec w/o pretraining (paper Table 3); ours without cloze pretraining that reads")
+    assert leak[2].endswith("(the successor item bias: the rule's leak)")
+    assert leak[4] == "`beauty-succ` (1 seed)" and leak[7] == "**met**"
+    assert scoreboard_row(board, "beside them: the max(history)+k rule")[4] == "`beauty-nopt` (1 seed)"
+    assert scoreboard_row(board, "the max(history)+k rule, against ours that reads")[7] == "above on all four"
+    assert "that reads" not in tables.render_scoreboard([blind])
 
 
 def test_scoreboard_sets_sasrec_history_excluded_against_ours_history_excluded(tables):

@@ -217,3 +217,31 @@ def test_beam_search_ranks_by_the_forward_pass_with_the_learned_history_item_bia
         history = {tokenizer.item_to_id(item) for item in histories[row]}
         top = {item for item, _ in ranked[:len(history)]}
         assert (top == history) if bias > 0 else not (top & history)
+
+
+def test_beam_search_ranks_by_the_forward_pass_with_the_learned_successor_item_bias():
+    """The fast beam search and the library's generate apply successor_item_bias as the forward pass does: large
+    shifts put the items after the history's highest id on top, in the order of their shifts."""
+    from transformers import LogitsProcessorList
+
+    tokenizer = GenRecTokenizer.from_catalogue(items=[f"sku{n}" for n in range(1, 31)], users=["u"],
+                                               independent_items=True, model_max_length=64)
+    torch.manual_seed(0)
+    model = GenRecForConditionalGeneration(GenRecConfig.from_preset(
+        "small", tokenizer, **TINY, history_item_bias=True, successor_item_bias=3,
+        decoder_start_from_last_item=True)).eval()
+    with torch.no_grad():
+        model.successor_logit_bias.copy_(torch.tensor([30.0, 10.0, 20.0]))
+    histories = [["sku12", "sku3"], ["sku29"]]
+    batch = tokenizer.encode_histories(histories, users=["u", None], return_tensors="pt")
+    results = recommend_batch(model, tokenizer, batch, top_k=30)
+    trie = ItemTrie(tokenizer.item_token_ids, tokenizer.eos_token_id, len(tokenizer))
+    full = model.generate(**batch, num_beams=30, num_return_sequences=30, return_dict_in_generate=True,
+                          logits_processor=LogitsProcessorList([ItemTrieLogitsProcessor(trie)]))
+    generated = tokenizer.decode_items(full.sequences, return_raw=False)
+    for row, ranked in enumerate(results):
+        exact = exact_item_scores(model, tokenizer, batch, row)
+        assert [item for item, _ in ranked] == sorted(exact, key=exact.get, reverse=True)
+        assert generated[row * 30:(row + 1) * 30] == [item for item, _ in ranked]
+    assert [item for item, _ in results[0][:3]] == [tokenizer.item_to_id(i) for i in ("sku13", "sku15", "sku14")]
+    assert results[1][0][0] == tokenizer.item_to_id("sku30")  # the catalogue ends there: one successor only

@@ -174,6 +174,7 @@ def test_card_limitations_speak_of_users_only_when_the_model_reads_them(trained_
     ("decoder_start_from_mask", True, "Decoder started from the `[MASK]`"),
     ("decoder_start_from_last_item", True, "Decoder started from the most recent item"),
     ("history_item_bias", True, "History item bias: one learned number"),
+    ("successor_item_bias", 20, "Successor item bias: 20 learned numbers"),
 ])
 @pytest.mark.parametrize("changed", [True, False])
 def test_card_says_when_the_model_departs_from_the_papers_input(trained_run, tmp_path, override, value, sentence,

@@ -505,3 +505,48 @@ def test_history_item_bias_needs_one_token_per_item_and_the_item_ids(tokenizer):
     del batch["item_ids"]
     with pytest.raises(ValueError, match="history_item_bias finds the history's items by their item_ids"):
         model(**batch)
+
+
+def test_successor_item_bias_shifts_the_items_numbered_after_the_historys_highest_id():
+    """Item k after the highest id in the history (not the last one read) gets the k-th bias; ids past the
+    catalogue's end get nothing, and nor does anything else."""
+    tokenizer, model = history_bias_model(successor_item_bias=3)
+    _, plain = history_bias_model()
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if k != "successor_logit_bias"})
+    with torch.no_grad():
+        model.successor_logit_bias.copy_(torch.tensor([3.0, 2.0, 1.0]))
+    histories = [["sku9", "sku12", "sku4"], ["sku29"]]
+    batch = tokenizer.encode_histories(histories, users=["u", None], targets=["sku13", "sku30"], return_tensors="pt")
+    shift = model(**batch).logits - plain(**batch).logits
+    expected = torch.zeros_like(shift[:, 0])
+    for row, shifted in enumerate([{"sku13": 3.0, "sku14": 2.0, "sku15": 1.0}, {"sku30": 3.0}]):
+        for item, value in shifted.items():
+            expected[row, tokenizer.item_token_ids[tokenizer.item_to_id(item)][0]] = value
+    torch.testing.assert_close(shift[:, 0], expected)
+    assert torch.equal(shift[:, 1:], torch.zeros_like(shift[:, 1:]))
+
+
+def test_successor_item_bias_is_learned_and_saved_beside_the_history_item_bias(tmp_path):
+    tokenizer, model = history_bias_model(history_item_bias=True, successor_item_bias=2)
+    batch = tokenizer.encode_histories([["sku3", "sku5"]], targets=["sku6"], return_tensors="pt")
+    model(**batch).loss.backward()
+    first, second = model.successor_logit_bias.grad.tolist()
+    assert first < 0 < second  # the target is max(history)+1: its bias should rise, the +2 one's fall
+    with torch.no_grad():
+        model.successor_logit_bias.copy_(torch.tensor([1.5, -0.5]))
+    model.save_pretrained(tmp_path)
+    reloaded = AutoModelForSeq2SeqLM.from_pretrained(tmp_path)
+    assert reloaded.config.successor_item_bias == 2
+    assert reloaded.successor_logit_bias.tolist() == [1.5, -0.5]
+
+
+def test_successor_item_bias_needs_one_token_per_item_a_count_and_the_item_ids(tokenizer):
+    with pytest.raises(ValueError, match="successor_item_bias needs one token per item"):
+        GenRecConfig.from_preset("small", tokenizer, **TINY, successor_item_bias=2)
+    with pytest.raises(ValueError, match="successor_item_bias must be an int >= 0"):
+        history_bias_model(successor_item_bias=True)
+    one_token, model = history_bias_model(successor_item_bias=2)
+    batch = one_token.encode_histories([["sku1"]], targets=["sku2"], return_tensors="pt")
+    del batch["item_ids"]
+    with pytest.raises(ValueError, match="successor_item_bias finds the history's highest item id in item_ids"):
+        model(**batch)

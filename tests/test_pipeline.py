@@ -213,6 +213,31 @@ def test_a_model_in_training_mode_recommends_deterministically_and_stays_in_trai
     assert first == second == pipeline("genrec", model=model.eval(), tokenizer=tokenizer)(["B0001X", "B0002X"])
 
 
+def test_a_learned_successor_item_bias_is_applied_in_process_and_as_remote_code(tmp_path):
+    """The successor shifts are model parameters read at the first decoding step: a fresh process loading the
+    folder as remote code must put the same items (the ones numbered after the history's highest) on top."""
+    tokenizer = GenRecTokenizer.from_catalogue(ITEMS, independent_items=True, model_max_length=64)
+    torch.manual_seed(0)
+    model = GenRecForConditionalGeneration(GenRecConfig.from_preset("small", tokenizer, **TINY,
+                                                                    successor_item_bias=2))
+    with torch.no_grad():
+        model.successor_logit_bias.copy_(torch.tensor([40.0, 50.0]))
+    model.save_pretrained(tmp_path / "biased")
+    tokenizer.save_pretrained(tmp_path / "biased")
+    history = [ITEMS[59], ITEMS[3], ITEMS[10]]
+    biased = pipeline("genrec", model=model, tokenizer=tokenizer)(history, top_k=5)
+    assert [r["item"] for r in biased[:2]] == [ITEMS[61], ITEMS[60]]
+    script = HIDE_GENREC_HF + f"""
+import json
+from transformers import pipeline
+rec = pipeline(model={str(tmp_path / "biased")!r}, trust_remote_code=True)
+print(json.dumps([r["item"] for r in rec({history!r}, top_k=5)]))
+"""
+    env = {"HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
+    remote = json.loads(run_python(script, cwd=tmp_path, env=env).strip().splitlines()[-1])
+    assert remote == [r["item"] for r in biased]
+
+
 def test_a_learned_history_item_bias_is_applied_in_process_and_as_remote_code(tmp_path):
     """The bias is a model parameter, so it must survive save_pretrained and act in a fresh process's pipeline."""
     tokenizer = GenRecTokenizer.from_catalogue(ITEMS, users=["alice"], independent_items=True, model_max_length=64)

@@ -694,3 +694,26 @@ def test_the_history_item_bias_flag_without_one_token_per_item_is_a_clear_error(
     assert main(["train", "--data", "synthetic", "--output", str(tmp_path / "run"), "--history-item-bias",
                  "--pretrain-epochs", "0", "--finetune-epochs", "1", "--threads", "1"]) == 2
     assert "history_item_bias needs one token per item" in capsys.readouterr().err
+
+
+def test_a_run_with_the_successor_item_bias_records_the_biases_it_learned(tiny_data, tmp_path):
+    from genrec_hf import GenRecForConditionalGeneration
+
+    options = TrainOptions(pretrain_epochs=0, finetune_epochs=1, batch_size=16, max_length=64, eval_users=10,
+                           threads=1, users=False, item_codes="independent",
+                           config_overrides=dict(TINY, successor_item_bias=3))
+    results = train_genrec(tiny_data, tmp_path, options)
+    learned = results["model"]["successor_logit_bias"]
+    assert results["model"]["config"]["successor_item_bias"] == 3 and len(learned) == 3 and any(learned)
+    reloaded = GenRecForConditionalGeneration.from_pretrained(tmp_path / "checkpoint")
+    assert reloaded.successor_logit_bias.tolist() == pytest.approx(learned, abs=1e-4)
+
+
+@pytest.mark.parametrize("flag, message", [
+    (["--successor-item-bias", "5"], "successor_item_bias needs one token per item"),
+    (["--successor-item-bias", "-1", "--item-codes", "independent"], "--successor-item-bias must be >= 0"),
+])
+def test_a_bad_successor_item_bias_flag_is_a_clear_error(tmp_path, capsys, flag, message):
+    assert main(["train", "--data", "synthetic", "--output", str(tmp_path / "run"), *flag,
+                 "--pretrain-epochs", "0", "--finetune-epochs", "1", "--threads", "1"]) == 2
+    assert message in capsys.readouterr().err
