@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="share of each stage's steps that warm the learning rate up from 0")
     train.add_argument("--lr-scheduler", choices=("linear", "cosine", "constant"), default="linear",
                        help="learning rate after the warm-up: linear or cosine decay to 0, or constant")
+    train.add_argument("--logit-bias-lr-scale", type=float, default=1.0, metavar="X",
+                       help="learning rate of the learned logit shifts (--history-item-bias, --successor-item-bias) "
+                            "as a multiple of the stage's learning rate (default 1)")
     train.add_argument("--dropout", type=float, default=None,
                        help="dropout of the transformer layers (default: the preset's, 0.1)")
     train.add_argument("--attention-dropout", type=float, default=None,
@@ -220,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
                 threads=args.threads, config_overrides=_config_overrides(args),
                 save_steps=args.save_steps, resume=args.resume, overwrite=args.overwrite, bf16=args.bf16,
                 item_codes=args.item_codes, users=not args.no_users, budget_min=args.budget_min,
-                average_epochs=args.average_epochs,
+                average_epochs=args.average_epochs, logit_bias_lr_scale=args.logit_bias_lr_scale,
             )
             results = train_genrec(_load(args), args.output, options)
             from accelerate import PartialState

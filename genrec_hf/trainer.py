@@ -122,6 +122,10 @@ class GenRecTrainer(Seq2SeqTrainer):
         exclude_history: forbid items already in the history (off for the paper protocol).
         eval_batch_size: histories per generate call (default ``per_device_eval_batch_size``).
         eval_max_length: token budget of an evaluation history (default: the tokenizer's).
+        logit_bias_lr_scale: the learning rate of the model's learned logit shifts (``history_logit_bias``,
+            ``successor_logit_bias``) as a multiple of ``args.learning_rate``. Each is one number that may need to
+            travel several units, and Adam moves a parameter by about the learning rate per step, so at the
+            network's rate they are still growing when the network has converged.
 
     Example:
 
@@ -144,7 +148,11 @@ class GenRecTrainer(Seq2SeqTrainer):
     """
 
     def __init__(self, *args: Any, top_k: int = 20, exclude_history: bool = False,
-                 eval_batch_size: int | None = None, eval_max_length: int | None = None, **kwargs: Any):
+                 eval_batch_size: int | None = None, eval_max_length: int | None = None,
+                 logit_bias_lr_scale: float = 1.0, **kwargs: Any):
+        if not logit_bias_lr_scale > 0:  # also refuses NaN
+            raise ValueError(f"logit_bias_lr_scale must be > 0, got {logit_bias_lr_scale}")
+        self.logit_bias_lr_scale = logit_bias_lr_scale
         super().__init__(*args, **kwargs)
         if self.processing_class is None or not hasattr(self.processing_class, "encode_histories"):
             raise ValueError("GenRecTrainer needs processing_class=<a GenRecTokenizer>")
@@ -155,6 +163,22 @@ class GenRecTrainer(Seq2SeqTrainer):
         self.eval_max_length = eval_max_length
         self.add_callback(SetEpochCallback())
         self._train_started: float | None = None
+
+    def create_optimizer(self, model: Any = None) -> torch.optim.Optimizer:
+        """The Trainer's optimizer, with the learned logit shifts in a group of their own at
+        ``logit_bias_lr_scale`` times the learning rate (no weight decay, as the Trainer gives any bias)."""
+        optimizer = super().create_optimizer(model)
+        if self.logit_bias_lr_scale == 1.0:
+            return optimizer
+        shifts = [parameter for name, parameter in (self.model if model is None else model).named_parameters()
+                  if name.endswith("_logit_bias") and parameter.requires_grad]
+        if shifts and not any(group.get("logit_bias") for group in optimizer.param_groups):
+            chosen = {id(parameter) for parameter in shifts}
+            for group in optimizer.param_groups:
+                group["params"] = [p for p in group["params"] if id(p) not in chosen]
+            optimizer.add_param_group({"params": shifts, "weight_decay": 0.0, "logit_bias": True,
+                                       "lr": self.args.learning_rate * self.logit_bias_lr_scale})
+        return optimizer
 
     def train(self, *args: Any, **kwargs: Any) -> Any:
         self._train_started = time.perf_counter()  # evaluation logs carry the wall time since this moment

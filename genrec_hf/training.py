@@ -46,6 +46,8 @@ class TrainOptions:
     weight_decay: float = 0.01
     warmup_ratio: float = 0.05  # share of each stage's steps spent warming the learning rate up from 0
     lr_scheduler: str = "linear"  # after warm-up: "linear" decay to 0, "cosine" decay, or "constant" (SASRec's Adam)
+    logit_bias_lr_scale: float = 1.0  # learning rate of the learned logit shifts (history/successor item bias) as a
+    # multiple of the stage's: single numbers that must travel several units
     max_length: int = 512
     seed: int = 0
     threads: int | None = None
@@ -68,6 +70,8 @@ class TrainOptions:
     def __post_init__(self) -> None:
         if not self.weight_decay >= 0:  # also refuses NaN
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if not self.logit_bias_lr_scale > 0:
+            raise ValueError(f"logit_bias_lr_scale must be > 0, got {self.logit_bias_lr_scale}")
         if not 0 <= self.warmup_ratio < 1:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.budget_min is not None and not self.budget_min > 0:
@@ -478,6 +482,7 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
             data_collator=collator,
             processing_class=tokenizer,
             top_k=options.top_k,
+            logit_bias_lr_scale=options.logit_bias_lr_scale,
         )
         averaging = None
         if select and options.average_epochs:

@@ -717,3 +717,51 @@ def test_a_bad_successor_item_bias_flag_is_a_clear_error(tmp_path, capsys, flag,
     assert main(["train", "--data", "synthetic", "--output", str(tmp_path / "run"), *flag,
                  "--pretrain-epochs", "0", "--finetune-epochs", "1", "--threads", "1"]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_learned_logit_shifts_train_at_their_own_learning_rate(tmp_path):
+    """With logit_bias_lr_scale the history and successor shifts get a group of their own at that multiple of the
+    learning rate; every other parameter keeps its group, and none is in two."""
+    from genrec_hf import GenRecForConditionalGeneration, GenRecTokenizer
+
+    tokenizer = GenRecTokenizer.from_catalogue(items=[f"sku{n}" for n in range(1, 31)], independent_items=True,
+                                               model_max_length=64)
+    model = GenRecForConditionalGeneration(GenRecConfig.from_preset(
+        "small", tokenizer, **TINY, history_item_bias=True, successor_item_bias=3))
+    groups = {}
+    for scale in (1.0, 50.0):
+        trainer = GenRecTrainer(model=model, processing_class=tokenizer, logit_bias_lr_scale=scale,
+                                args=Seq2SeqTrainingArguments(str(tmp_path / str(scale)), learning_rate=1e-3,
+                                                              report_to=[], use_cpu=True))
+        groups[scale] = trainer.create_optimizer().param_groups
+    shifts = {id(model.history_logit_bias), id(model.successor_logit_bias)}
+    for scale, param_groups in groups.items():
+        members = [id(p) for group in param_groups for p in group["params"]]
+        assert len(members) == len(set(members)) == len(list(model.parameters()))
+        own = [group for group in param_groups if {id(p) for p in group["params"]} == shifts]
+        assert len(own) == (scale != 1.0)
+        assert all(group["lr"] == pytest.approx(0.05) and group["weight_decay"] == 0.0 for group in own)
+        assert all(group["lr"] == 1e-3 for group in param_groups if group not in own)
+    with pytest.raises(ValueError, match="logit_bias_lr_scale must be > 0, got 0"):
+        GenRecTrainer(model=model, processing_class=tokenizer, logit_bias_lr_scale=0,
+                      args=Seq2SeqTrainingArguments(str(tmp_path / "zero"), report_to=[], use_cpu=True))
+
+
+def test_the_logit_bias_learning_rate_scale_reaches_the_run_and_moves_the_shift_further(tiny_data, tmp_path):
+    learned = {}
+    for scale in (1.0, 30.0):
+        options = TrainOptions(pretrain_epochs=0, finetune_epochs=1, batch_size=16, max_length=64, eval_users=10,
+                               threads=1, users=False, item_codes="independent", logit_bias_lr_scale=scale,
+                               config_overrides=dict(TINY, successor_item_bias=1))
+        results = train_genrec(tiny_data, tmp_path / str(scale), options)
+        assert results["options"]["logit_bias_lr_scale"] == scale
+        learned[scale] = abs(results["model"]["successor_logit_bias"][0])
+    assert learned[30.0] > 5 * learned[1.0]
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan"])
+def test_a_bad_logit_bias_learning_rate_scale_is_refused_before_any_work(tmp_path, capsys, value):
+    assert main(["train", "--data", "synthetic", "--output", str(tmp_path / "run"), "--logit-bias-lr-scale",
+                 value]) == 2
+    assert "logit_bias_lr_scale must be > 0" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
