@@ -189,20 +189,21 @@ def test_generation_passes_the_decoder_cache_under_the_name_transformers_takes(c
     assert not [w for w in caught if "past_key_values" in str(w.message)]
 
 
-@pytest.mark.parametrize("bias", [4.0, -4.0])
-def test_beam_search_ranks_by_the_forward_pass_with_the_learned_history_item_bias(bias):
-    """The fast beam search and the library's generate apply history_item_bias as the forward pass does: a
-    positive bias lifts the history's items to the top, a negative one sinks them."""
-    from transformers import LogitsProcessorList
-
+def one_token_items_model(**overrides):
+    """A tiny model over 30 one-token items (sku1..sku30), as the learned logit shifts need."""
     tokenizer = GenRecTokenizer.from_catalogue(items=[f"sku{n}" for n in range(1, 31)], users=["u"],
                                                independent_items=True, model_max_length=64)
     torch.manual_seed(0)
     model = GenRecForConditionalGeneration(GenRecConfig.from_preset(
-        "small", tokenizer, **TINY, history_item_bias=True, decoder_start_from_last_item=True)).eval()
-    with torch.no_grad():
-        model.history_logit_bias.fill_(bias)
-    histories = [["sku1", "sku2", "sku3"], ["sku20"]]
+        "small", tokenizer, **TINY, decoder_start_from_last_item=True, **overrides)).eval()
+    return tokenizer, model
+
+
+def ranked_as_forward_and_generate(model, tokenizer, histories):
+    """The fast beam search's top 30 per history, checked against the forward pass's exact scores and the
+    library's generate under the item trie."""
+    from transformers import LogitsProcessorList
+
     batch = tokenizer.encode_histories(histories, users=["u", None], return_tensors="pt")
     results = recommend_batch(model, tokenizer, batch, top_k=30)
     trie = ItemTrie(tokenizer.item_token_ids, tokenizer.eos_token_id, len(tokenizer))
@@ -214,6 +215,18 @@ def test_beam_search_ranks_by_the_forward_pass_with_the_learned_history_item_bia
         assert [item for item, _ in ranked] == sorted(exact, key=exact.get, reverse=True)
         assert [score for _, score in ranked] == pytest.approx([exact[item] for item, _ in ranked], abs=1e-4)
         assert generated[row * 30:(row + 1) * 30] == [item for item, _ in ranked]
+    return results
+
+
+@pytest.mark.parametrize("bias", [4.0, -4.0])
+def test_beam_search_ranks_by_the_forward_pass_with_the_learned_history_item_bias(bias):
+    """The fast beam search and the library's generate apply history_item_bias as the forward pass does: a
+    positive bias lifts the history's items to the top, a negative one sinks them."""
+    tokenizer, model = one_token_items_model(history_item_bias=True)
+    with torch.no_grad():
+        model.history_logit_bias.fill_(bias)
+    histories = [["sku1", "sku2", "sku3"], ["sku20"]]
+    for row, ranked in enumerate(ranked_as_forward_and_generate(model, tokenizer, histories)):
         history = {tokenizer.item_to_id(item) for item in histories[row]}
         top = {item for item, _ in ranked[:len(history)]}
         assert (top == history) if bias > 0 else not (top & history)
@@ -222,26 +235,9 @@ def test_beam_search_ranks_by_the_forward_pass_with_the_learned_history_item_bia
 def test_beam_search_ranks_by_the_forward_pass_with_the_learned_successor_item_bias():
     """The fast beam search and the library's generate apply successor_item_bias as the forward pass does: large
     shifts put the items after the history's highest id on top, in the order of their shifts."""
-    from transformers import LogitsProcessorList
-
-    tokenizer = GenRecTokenizer.from_catalogue(items=[f"sku{n}" for n in range(1, 31)], users=["u"],
-                                               independent_items=True, model_max_length=64)
-    torch.manual_seed(0)
-    model = GenRecForConditionalGeneration(GenRecConfig.from_preset(
-        "small", tokenizer, **TINY, history_item_bias=True, successor_item_bias=3,
-        decoder_start_from_last_item=True)).eval()
+    tokenizer, model = one_token_items_model(history_item_bias=True, successor_item_bias=3)
     with torch.no_grad():
         model.successor_logit_bias.copy_(torch.tensor([30.0, 10.0, 20.0]))
-    histories = [["sku12", "sku3"], ["sku29"]]
-    batch = tokenizer.encode_histories(histories, users=["u", None], return_tensors="pt")
-    results = recommend_batch(model, tokenizer, batch, top_k=30)
-    trie = ItemTrie(tokenizer.item_token_ids, tokenizer.eos_token_id, len(tokenizer))
-    full = model.generate(**batch, num_beams=30, num_return_sequences=30, return_dict_in_generate=True,
-                          logits_processor=LogitsProcessorList([ItemTrieLogitsProcessor(trie)]))
-    generated = tokenizer.decode_items(full.sequences, return_raw=False)
-    for row, ranked in enumerate(results):
-        exact = exact_item_scores(model, tokenizer, batch, row)
-        assert [item for item, _ in ranked] == sorted(exact, key=exact.get, reverse=True)
-        assert generated[row * 30:(row + 1) * 30] == [item for item, _ in ranked]
+    results = ranked_as_forward_and_generate(model, tokenizer, [["sku12", "sku3"], ["sku29"]])
     assert [item for item, _ in results[0][:3]] == [tokenizer.item_to_id(i) for i in ("sku13", "sku15", "sku14")]
     assert results[1][0][0] == tokenizer.item_to_id("sku30")  # the catalogue ends there: one successor only
