@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from transformers import LogitsProcessor
 
-from .modeling_genrec import history_item_tokens, start_states, successor_item_tokens
+from .modeling_genrec import shifted_item_tokens, start_states
 
 
 class ItemTrie:
@@ -254,7 +254,8 @@ class BeamSharedDecoder:
                  start_states: torch.Tensor | None = None, first_step_bias: torch.Tensor | None = None):
         decoder = model.get_decoder()
         self.start_states = start_states  # (batch, d_model), added to the first token (decoder_start_from_*)
-        self.first_step_bias = first_step_bias  # (batch, vocab), added to the first step's logits (history/successor_item_bias)
+        # (batch, vocab), added to the first step's logits (history_item_bias, successor_item_bias)
+        self.first_step_bias = first_step_bias
         self.model, self.decoder = model, decoder
         self.num_heads = model.config.decoder_attention_heads
         self.cross = []
@@ -393,14 +394,7 @@ def beam_search_items(
     finally:
         encoder.train(was_training)
     starts = start_states(encoder_states, inputs["input_ids"], model.config)
-    config, bias = model.config, None
-    history = getattr(config, "history_item_bias", False)
-    successors = getattr(config, "successor_item_bias", 0)
-    if history or successors:
-        bias = model.first_step_bias(
-            history_item_tokens(inputs["input_ids"], inputs.get("item_ids"), config.pad_token_id) if history else None,
-            successor_item_tokens(inputs["input_ids"], inputs.get("item_ids"), config.num_items, successors,
-                                  config.pad_token_id) if successors else None)
+    bias = model.first_step_bias(*shifted_item_tokens(inputs["input_ids"], inputs.get("item_ids"), model.config))
     decoder = BeamSharedDecoder(model, encoder_states, inputs["attention_mask"], starts, bias)
     size = encoder_states.shape[0]
 

@@ -7,7 +7,8 @@ user or item (special tokens, ``[MASK]``, unknown ids) get no ID contribution. T
 embeddings only (with ``decoder_start_from_mask`` / ``decoder_start_from_last_item``, its start token also gets
 the encoder state at the ``[MASK]`` / at the most recent item; with ``history_item_bias``, its first step's logits
 of the history's items get one learned shift; with ``successor_item_bias``, those of the items numbered right after
-the history's highest item id get one learned shift each). Hub-portable: imports only torch, transformers and the sibling config module.
+the history's highest item id get one learned shift each). Hub-portable: imports only torch, transformers and the
+sibling config module.
 """
 
 from __future__ import annotations
@@ -118,6 +119,17 @@ def successor_item_tokens(input_ids: torch.Tensor, item_ids: torch.Tensor | None
     return torch.where(valid, highest_token + steps, torch.full_like(highest_token, pad_token_id))
 
 
+def shifted_item_tokens(input_ids: torch.Tensor, item_ids: torch.Tensor | None,
+                        config: GenRecConfig) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """What the learned first-step shifts act on: (:func:`history_item_tokens` with ``history_item_bias``,
+    :func:`successor_item_tokens` with ``successor_item_bias``), each ``None`` without its option."""
+    successors = getattr(config, "successor_item_bias", 0)
+    return (history_item_tokens(input_ids, item_ids, config.pad_token_id)
+            if getattr(config, "history_item_bias", False) else None,
+            successor_item_tokens(input_ids, item_ids, config.num_items, successors, config.pad_token_id)
+            if successors else None)
+
+
 def history_marks(history_ids: torch.Tensor, vocab_size: int, pad_token_id: int) -> torch.Tensor:
     """(batch, vocab): 1.0 at each row's history item tokens, 0.0 elsewhere."""
     marks = torch.zeros(history_ids.shape[0], vocab_size, device=history_ids.device)
@@ -225,22 +237,20 @@ class GenRecEncoder(BartEncoder):
             inputs_embeds = inputs_embeds + self._positions_from_end_correction(attention_mask, inputs_embeds)
         # BART adds the positional embedding and runs the layers.
         output = super().forward(attention_mask=attention_mask, inputs_embeds=inputs_embeds, **kwargs)
-        history = getattr(self.config, "history_item_bias", False)
-        successors = getattr(self.config, "successor_item_bias", 0)
-        if not (self.config.decoder_start_from_mask or self.config.decoder_start_from_last_item or history
-                or successors):
+        shifted = getattr(self.config, "history_item_bias", False) or getattr(self.config, "successor_item_bias", 0)
+        if not (self.config.decoder_start_from_mask or self.config.decoder_start_from_last_item or shifted):
             return output
         if input_ids is None:
             raise ValueError("decoder_start_from_mask, decoder_start_from_last_item, history_item_bias and "
                              "successor_item_bias read input_ids: pass input_ids, not inputs_embeds")
         if isinstance(output, tuple):
             output = BaseModelOutput(*output)
+        history_ids, successor_ids = shifted_item_tokens(input_ids, item_ids, self.config)
         return GenRecEncoderOutput(
             **output,
             start_state=start_states(output.last_hidden_state, input_ids, self.config),
-            history_ids=history_item_tokens(input_ids, item_ids, self.config.pad_token_id) if history else None,
-            successor_ids=(successor_item_tokens(input_ids, item_ids, self.config.num_items, successors,
-                                                 self.config.pad_token_id) if successors else None),
+            history_ids=history_ids,
+            successor_ids=successor_ids,
         )
 
     def _positions_from_end_correction(self, attention_mask: torch.Tensor | None,
