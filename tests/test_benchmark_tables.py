@@ -162,6 +162,15 @@ def test_time_to_quality_leaves_out_runs_on_an_accelerator(tables):
     assert "`beauty-cpu`" in text and "`beauty-gpu`" not in text
 
 
+def test_time_to_quality_leaves_out_runs_that_read_the_ids_order(tables):
+    evals = [("finetune", 30.0, 0.05)]
+    reading = genrec_run("beauty-succ", 0, 0.09, evals)
+    reading["data"]["ids"] = "sequential"
+    reading["options"]["config_overrides"] = {"successor_item_bias": 20}
+    text = tables.render_time_to_quality([reading, genrec_run("beauty-blind", 0, 0.03, evals)], [], write_plots=False)
+    assert "`beauty-blind`" in text and "`beauty-succ`" not in text
+
+
 def test_history_excluded_scores_sit_beside_the_recorded_ones_for_runs_that_have_them(tables):
     with_both = [genrec_run("beauty-x", seed, 0.030 + seed / 1000) for seed in (0, 1)]
     for run in with_both:
