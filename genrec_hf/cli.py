@@ -225,7 +225,10 @@ def main(argv: list[str] | None = None) -> int:
                 item_codes=args.item_codes, users=not args.no_users, budget_min=args.budget_min,
                 average_epochs=args.average_epochs, logit_bias_lr_scale=args.logit_bias_lr_scale,
             )
-            results = train_genrec(_load(args), args.output, options)
+            from .provenance import git_commit
+
+            commit = git_commit()  # before the data load, which can take minutes: the code this run started from
+            results = train_genrec(_load(args), args.output, options, commit=commit)
             from accelerate import PartialState
 
             if PartialState().is_main_process:

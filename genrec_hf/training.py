@@ -382,7 +382,8 @@ def _prepare_output_dir(output_dir: Path, options: TrainOptions) -> None:
         shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
-def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptions | None = None) -> dict[str, Any]:
+def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptions | None = None, *,
+                 commit: str | None = None) -> dict[str, Any]:
     """Pretrain (cloze), fine-tune (appended ``[MASK]``), select on validation, score test once, save.
 
     Writes ``output_dir/checkpoint`` (model + tokenizer, safetensors), ``metrics.json`` and
@@ -391,6 +392,10 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
     stages are loaded from their snapshot (``STAGE/final``), a stage in progress resumes in the middle of its
     epoch (pretraining, every ``save_steps``) or at its last epoch (fine-tuning), and the result is the one an
     uninterrupted run with the same seed gives (``tests/test_resume.py`` compares the weights).
+
+    ``commit`` is the git commit to record when the caller took it earlier: the ``train`` command takes it before
+    loading the data, so that a file edited during a long load does not mark the run ``-dirty``. By default it is
+    the commit when training starts.
 
     Example (a tiny model on the built-in synthetic data):
 
@@ -421,6 +426,8 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
     set_seed(options.seed)
     started = time.perf_counter()
     provenance = environment()  # the commit and versions this run starts with
+    if commit is not None:
+        provenance["git_commit"] = commit
     tokenizer = data.tokenizer(item_codes=options.item_codes, users=options.users,
                                model_max_length=options.max_length)
     config = GenRecConfig.from_preset(options.preset, tokenizer, **options.config_overrides)

@@ -765,3 +765,24 @@ def test_a_bad_logit_bias_learning_rate_scale_is_refused_before_any_work(tmp_pat
                  value]) == 2
     assert "logit_bias_lr_scale must be > 0" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_train_command_records_the_commit_it_started_from_not_one_after_the_data_load(tmp_path, monkeypatch):
+    # a README edited while a long data set loads used to mark the run "-dirty": the commit is now taken first
+    import genrec_hf.cli
+    import genrec_hf.provenance
+
+    tree = {"state": "0123abc"}
+    load = genrec_hf.cli._load
+
+    def load_then_edit(args):
+        data = load(args)
+        tree["state"] = "0123abc-dirty"  # someone edits a tracked file while the data loads
+        return data
+
+    monkeypatch.setattr(genrec_hf.cli, "_load", load_then_edit)
+    monkeypatch.setattr(genrec_hf.provenance, "git_commit", lambda cwd=None: tree["state"])
+    output = tmp_path / "run"
+    assert main(["train", "--data", "synthetic", "--output", str(output), "--no-pretrain", "--finetune-epochs", "1",
+                 "--d-model", "32", "--layers", "1", "--eval-users", "20", "--threads", "1"]) == 0
+    assert json.loads((output / "metrics.json").read_text())["git_commit"] == "0123abc"
