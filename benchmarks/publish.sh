@@ -5,7 +5,9 @@
 # SASRec runs on the same split (benchmarks/results/sasrec-DATA*.json) as references, the recipe's other seeds
 # where they exist and its pre-registered seed ensembles once all are scored (benchmarks/ensemble_plans.json),
 # exported by `genrec-hf push --no-upload` into runs/hub/REPO_NAME (weights, tokenizer, remote code, card with the
-# numbers).
+# numbers). Where runs/ holds a re-training of the headline seed (runs/ is git-ignored: a new machine trains it again,
+# and seeded runs repeat exactly only on one CPU type), the card gives the weights' own scores and the recorded ones
+# (benchmarks/results/NAME.json, --recorded), and averages the recorded ones over seeds, as the README does.
 # Upload one with `hf upload ORG/REPO_NAME runs/hub/REPO_NAME` or `genrec-hf push RUN --repo ORG/REPO_NAME ...`.
 # Usage: bash benchmarks/publish.sh [ORG]   (the org only appears in the cards' usage snippets)
 set -euo pipefail
@@ -43,6 +45,8 @@ for data in beauty sports yelp; do
   for other in "benchmarks/results/$recipe.json" benchmarks/results/"$recipe"-seed*.json; do
     [[ -f "$other" && "$other" != "benchmarks/results/$name.json" ]] && companion+=(--seed-run "$other")
   done
+  # the recorded result of this very run: where run/ holds a re-training (another machine), the card gives both
+  [[ -f "benchmarks/results/$name.json" ]] && companion+=(--recorded "benchmarks/results/$name.json")
   # the recipe's pre-registered ensembles (benchmarks/ensemble_plans.json), once all of them are scored
   while IFS= read -r ensemble; do
     companion+=(--ensemble "$ensemble")

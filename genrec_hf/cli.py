@@ -181,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--ensemble", action="append", default=[],
                       help="results JSON of this recipe's seeds ensembled (benchmarks/ensemble.py, e.g. "
                            "benchmarks/results/ensemble-NAME-seeds0-3.json); the card adds their mean ± std")
+    push.add_argument("--recorded",
+                      help="the project's results JSON of this run's recipe and seed when RUN is a re-training of "
+                           "it (e.g. on another machine); the card gives both and averages the record over seeds")
     push.add_argument("--no-upload", action="store_true", help="write the folder only")
     push.add_argument("--private", action="store_true")
     push.add_argument("--revision", help="branch to commit to (created if missing)")
@@ -265,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
                               private=args.private, revision=args.revision, create_pr=args.create_pr,
                               token=args.token, upload=not args.no_upload, license=args.license,
                               references=args.reference, seed_runs=args.seed_run,
-                              ensembles=args.ensemble)
+                              ensembles=args.ensemble, recorded=args.recorded)
             print(f"folder: {result['folder']}")
             if result["pr_url"] or result["commit_url"]:
                 print(f"uploaded: {result['pr_url'] or result['commit_url']}")

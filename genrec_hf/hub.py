@@ -117,23 +117,10 @@ def read_seed_runs(metrics: dict[str, Any], seed_runs: Sequence[str | Path]) -> 
 
     ```
     """
-    import dataclasses
-
-    from .training import TrainOptions
-
-    # An option added after a run was recorded is absent from its JSON: that run had the option's default behaviour.
-    defaults = {f.name: f.default for f in dataclasses.fields(TrainOptions) if f.default is not dataclasses.MISSING}
-
-    def recipe(run: dict[str, Any]) -> dict[str, Any]:
-        options = {**defaults, **run["options"]}
-        options = {k: v for k, v in options.items() if k not in RUN_ONLY_OPTIONS}
-        return {"data set": _dataset_key(run), "ids": run["data"]["ids"], **options}
-
     runs = []
     for path in seed_runs:
         other = read_run(path)
-        mine, theirs = recipe(metrics), recipe(other)
-        differ = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+        differ = _recipe_differences(metrics, other)
         if differ:
             raise ValueError(f"{path}: not the same recipe under another seed; it differs in {', '.join(differ)}")
         runs.append(other)
@@ -141,6 +128,63 @@ def read_seed_runs(metrics: dict[str, Any], seed_runs: Sequence[str | Path]) -> 
     if len(set(seeds)) < len(seeds):
         raise ValueError(f"seed runs repeat a seed: {sorted(seeds)}")
     return runs
+
+
+def _recipe_differences(run: dict[str, Any], other: dict[str, Any]) -> list[str]:
+    """The recipe options (data set, id protocol, training options but those of ``RUN_ONLY_OPTIONS``) in which two
+    runs differ."""
+    import dataclasses
+
+    from .training import TrainOptions
+
+    # An option added after a run was recorded is absent from its JSON: that run had the option's default behaviour.
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainOptions) if f.default is not dataclasses.MISSING}
+
+    def recipe(metrics: dict[str, Any]) -> dict[str, Any]:
+        options = {**defaults, **metrics["options"]}
+        options = {k: v for k, v in options.items() if k not in RUN_ONLY_OPTIONS}
+        return {"data set": _dataset_key(metrics), "ids": metrics["data"]["ids"], **options}
+
+    mine, theirs = recipe(run), recipe(other)
+    return sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+
+
+def read_recorded(metrics: dict[str, Any], recorded: str | Path) -> dict[str, Any] | None:
+    """The project's record of this very run (same recipe, same seed), when ``metrics`` is a re-training of it.
+
+    A seeded run repeats exactly on one CPU type but not across types, so a checkpoint trained again for export
+    (on another machine) scores a little differently from the run the project's results and README report. The
+    card then shows both, says which one the weights are, and averages the record over seeds. Returns ``None``
+    when the record is this training itself (same commit, same test scores).
+
+    Example:
+
+    ```python
+    >>> import json, tempfile
+    >>> from pathlib import Path
+    >>> run = {"data": {"source": "../shared/data/beauty/sequential_data.txt", "ids": "random"},
+    ...        "options": {"seed": 2}, "model": {}, "test": {"ndcg@10": 0.0510}, "git_commit": "d8b2abb"}
+    >>> record = Path(tempfile.mkdtemp()) / "run-seed2.json"
+    >>> _ = record.write_text(json.dumps({**run, "test": {"ndcg@10": 0.0506}, "git_commit": "3f95a65"}))
+    >>> read_recorded(run, record)["test"]
+    {'ndcg@10': 0.0506}
+    >>> _ = record.write_text(json.dumps({**run, "options": {"seed": 1}}))
+    >>> read_recorded(run, record)
+    Traceback (most recent call last):
+    ValueError: ...run-seed2.json: the record of seed 1, this model is seed 2
+
+    ```
+    """
+    record = read_run(recorded)
+    differ = _recipe_differences(metrics, record)
+    if differ:
+        raise ValueError(f"{recorded}: not the record of this model's recipe; it differs in {', '.join(differ)}")
+    if record["options"].get("seed") != metrics["options"].get("seed"):
+        raise ValueError(f"{recorded}: the record of seed {record['options'].get('seed')}, this model is seed "
+                         f"{metrics['options'].get('seed')}")
+    if record.get("git_commit") == metrics.get("git_commit") and record["test"] == metrics["test"]:
+        return None
+    return record
 
 
 def _recipe_name(run_name: str) -> str:
@@ -314,11 +358,12 @@ def pipeline_excludes_history(metrics: dict[str, Any]) -> bool:
 def results_table(runs: Sequence[dict[str, Any]], paper: dict[str, dict[str, float]],
                   published: dict[str, dict[str, float]] | None = None,
                   references: Sequence[dict[str, Any]] = (), seed_runs: Sequence[dict[str, Any]] = (),
-                  ensembles: Sequence[dict[str, Any]] = ()) -> str:
+                  ensembles: Sequence[dict[str, Any]] = (), recorded: dict[str, Any] | None = None) -> str:
     """Markdown: this model under each protocol (and its recipe over seeds, with ``seed_runs`` from
     :func:`read_seed_runs`, and ensembled, with ``ensembles`` from :func:`read_ensembles`), other models trained on
     the same split (``references``, from :func:`read_reference`), the baselines of the same split, the paper's
-    numbers and the best published results on the same files."""
+    numbers and the best published results on the same files. With ``recorded`` (from :func:`read_recorded`),
+    this model is a re-training: the record of its seed gets its own row and stands for that seed over seeds."""
     lines = ["| model | " + " | ".join(METRIC_NAMES[m] for m in METRICS) + " |", "|---" * (len(METRICS) + 1) + "|"]
     for index, metrics in enumerate(runs):
         name = Path(str(metrics.get("checkpoint", "?"))).parent.name
@@ -330,8 +375,11 @@ def results_table(runs: Sequence[dict[str, Any]], paper: dict[str, dict[str, flo
         if index == 0 and excluded:
             lines.append(_row(f"{who}, `{metrics['data']['ids']}` ids, history items excluded"
                               f"{'' if keeps else default}", excluded))
+        if index == 0 and recorded:
+            lines.append(_row(f"recorded training of this seed (commit `{str(recorded.get('git_commit'))[:7]}`), "
+                              f"`{recorded['data']['ids']}` ids", recorded["test"]))
         if index == 0 and seed_runs:
-            lines.append(_seed_row([metrics, *seed_runs]))
+            lines.append(_seed_row([recorded or metrics, *seed_runs]))
         if index == 0 and ensembles:
             lines.append(_ensemble_row(ensembles))
     for reference in references:
@@ -354,11 +402,13 @@ def results_table(runs: Sequence[dict[str, Any]], paper: dict[str, dict[str, flo
 
 def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Path] = (),
                license: str = "apache-2.0", references: Sequence[str | Path] = (),
-               seed_runs: Sequence[str | Path] = (), ensembles: Sequence[str | Path] = ()) -> ModelCard:
+               seed_runs: Sequence[str | Path] = (), ensembles: Sequence[str | Path] = (),
+               recorded: str | Path | None = None) -> ModelCard:
     """The model card of a run (and of ``companions``: the same data set under the other id protocol; of
     ``references``: results JSONs of other models trained on the same split, see :func:`read_reference`; of
-    ``seed_runs``: the same recipe under other seeds, see :func:`read_seed_runs`; and of ``ensembles``: that
-    recipe's seeds ensembled, see :func:`read_ensembles`).
+    ``seed_runs``: the same recipe under other seeds, see :func:`read_seed_runs`; of ``ensembles``: that
+    recipe's seeds ensembled, see :func:`read_ensembles`; and of ``recorded``: the project's record of this run's
+    recipe and seed when this run is a re-training of it, see :func:`read_recorded`).
 
     Every number comes from the runs' ``metrics.json`` files and the reference JSONs, except the paper's and the
     published ones, which are quoted from ``hub_cards/datasets.json``.
@@ -377,6 +427,7 @@ def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Pat
     others = [read_reference(r) for r in references]
     seeds = read_seed_runs(metrics, seed_runs)
     fused = read_ensembles(metrics, ensembles)
+    record = read_recorded(metrics, recorded) if recorded is not None else None
     keys = {_dataset_key(m) for m in runs}
     if len(keys) > 1:
         raise ValueError(f"a card describes one data set, the runs cover {sorted(keys)}")
@@ -468,7 +519,9 @@ def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Pat
         training.append(f"- Selected: the {selected['stage']} model"
                         + (f" ({selected['note']})" if selected.get("note") else "") + ".")
     machine = metrics.get("machine", {})
-    hardware = machine.get("accelerator") or f"{machine.get('cpus', '?')} CPU cores, no GPU"
+    hardware = machine.get("accelerator") or (f"{machine.get('cpus', '?')} CPU cores"
+                                              + (f" ({machine['cpu_model']})" if machine.get("cpu_model") else "")
+                                              + ", no GPU")
     hardware += f", {machine.get('torch_threads', '?')} torch threads"
     total = metrics.get("timings", {}).get("total_s")
     notes = ["Rows marked `sequential` ids use the data set's own ids, the paper's protocol; `random` ids are the "
@@ -488,6 +541,16 @@ def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Pat
                          "leaving them out scored lower on validation, NDCG@10 "
                          f"{metrics['history_excluded']['validation']['ndcg@10']:.4f} against "
                          f"{metrics['validation']['ndcg@10']:.4f}, as its users come back to items they had.")
+    if record:
+        theirs = record.get("machine", {})
+        notes.append(f"This model is a re-training of seed {options.get('seed')} of its recipe (commit "
+                     f"`{str(metrics.get('git_commit'))[:7]}`, {machine.get('cpu_model') or 'CPU not recorded'}); "
+                     "the project's results record that seed's earlier training (commit "
+                     f"`{str(record.get('git_commit'))[:7]}`, {theirs.get('cpu_model') or 'CPU not recorded'}), "
+                     "whose test scores the row `recorded training of this seed` gives"
+                     + (" and the seeds row uses" if seeds else "") + ". A seeded run repeats exactly on one CPU "
+                     "type, not across types, so the two trainings score a little differently; the weights here are "
+                     "this model's.")
     if seeds:
         notes.append(f"The seeds row is this model's recipe trained {len(seeds) + 1} times, each seed drawing the "
                      "initialisation, the batch order" + (" and the random-id renumbering" if len(
@@ -541,7 +604,7 @@ def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Pat
         git_commit=metrics.get("git_commit") or "unknown",
         test_users=int(metrics["test"].get("users", 0)),
         results_table=results_table(runs, facts.get("paper", {}), facts.get("published", {}), others, seeds,
-                                    fused),
+                                    fused, record),
         results_notes=" ".join(notes),
         **_examples(Path(run_dir) / "checkpoint"),
     )
@@ -560,7 +623,8 @@ def _examples(checkpoint: Path) -> dict[str, Any]:
 
 def export_run(run_dir: str | Path, folder: str | Path, repo_id: str, companions: Sequence[str | Path] = (),
                overwrite: bool = False, license: str = "apache-2.0", references: Sequence[str | Path] = (),
-               seed_runs: Sequence[str | Path] = (), ensembles: Sequence[str | Path] = ()) -> Path:
+               seed_runs: Sequence[str | Path] = (), ensembles: Sequence[str | Path] = (),
+               recorded: str | Path | None = None) -> Path:
     """Write the folder a Hub repository holds, and return it.
 
     Model (safetensors) and config with the full ``auto_map`` and ``custom_pipelines`` (and ``exclude_history``, the
@@ -578,7 +642,7 @@ def export_run(run_dir: str | Path, folder: str | Path, repo_id: str, companions
     if not checkpoint.is_dir():
         raise FileNotFoundError(f"{checkpoint}: no checkpoint folder in this run")
     card = model_card(run_dir, repo_id, companions, license=license, references=references, seed_runs=seed_runs,
-                      ensembles=ensembles)
+                      ensembles=ensembles, recorded=recorded)
     if folder.exists() and not overwrite:
         raise FileExistsError(f"{folder} exists; pass overwrite=True to replace it")
     model = GenRecForConditionalGeneration.from_pretrained(checkpoint)
@@ -617,6 +681,7 @@ def push_run(
     references: Sequence[str | Path] = (),
     seed_runs: Sequence[str | Path] = (),
     ensembles: Sequence[str | Path] = (),
+    recorded: str | Path | None = None,
     api: HfApi | None = None,
 ) -> dict[str, Any]:
     """Export a run (see :func:`export_run`) and upload it as one commit to ``repo_id``.
@@ -628,7 +693,7 @@ def push_run(
     """
     folder = Path(folder) if folder is not None else Path(run_dir) / "hub" / repo_id.replace("/", "--")
     export_run(run_dir, folder, repo_id, companions, overwrite=overwrite, license=license, references=references,
-               seed_runs=seed_runs, ensembles=ensembles)
+               seed_runs=seed_runs, ensembles=ensembles, recorded=recorded)
     result: dict[str, Any] = {"folder": str(folder), "repo_id": repo_id, "commit_url": None, "pr_url": None}
     if not upload:
         return result
@@ -659,4 +724,4 @@ def push_run(
 
 
 __all__ = ["PushError", "eval_results", "export_run", "model_card", "push_run", "read_ensembles", "read_reference",
-           "read_run", "read_seed_runs", "results_table"]
+           "read_recorded", "read_run", "read_seed_runs", "results_table"]

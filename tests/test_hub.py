@@ -285,6 +285,55 @@ def test_a_seed_run_recorded_before_an_option_existed_counts_as_its_default(trai
             read_seed_runs(metrics, [other])
 
 
+def _record_of_this_seed(output, tmp_path, hr10, **changes):
+    """The project's result JSON of the trained run's own recipe and seed, from an earlier training elsewhere."""
+    metrics = json.loads((output / "metrics.json").read_text())
+    metrics["test"]["hr@10"] = hr10
+    metrics.update(git_commit="3f95a65", machine={**metrics.get("machine", {}), "cpu_model": "AMD EPYC"})
+    for key, value in changes.items():
+        metrics["options"][key] = value
+    path = tmp_path / "run-record.json"
+    path.write_text(json.dumps(metrics))
+    return path
+
+
+def test_card_of_a_re_training_gives_the_recorded_run_and_averages_the_record_over_seeds(trained_run, tmp_path):
+    output, results = trained_run
+    mine = results["test"]["hr@10"]
+    record = _record_of_this_seed(output, tmp_path, mine + 0.01)
+    others = [_seed_variant(output, tmp_path, 1, mine + 0.03)]
+    card = model_card(output, "org/genrec-tiny", seed_runs=others, recorded=record)
+    lines = card.content.splitlines()
+    row = next(line for line in lines if line.startswith("| recorded training of this seed (commit `3f95a65`)"))
+    assert f"| {mine + 0.01:.4f} |" in row
+    seeds = next(line for line in lines if line.startswith("| this recipe, 2 seeds (0, 1): mean ± std"))
+    assert f"| {mine + 0.02:.4f} ± {0.02 / 2 ** 0.5:.4f} |" in seeds  # the record's seed 0, not this re-training
+    assert "a re-training of seed 0" in card.content and "AMD EPYC" in card.content
+    assert {r.metric_value for r in card.data.eval_results if r.metric_type == "hr@10"} == {round(mine, 6)}
+
+
+def test_a_record_that_is_this_very_training_adds_nothing_to_the_card(trained_run, tmp_path):
+    output, _ = trained_run
+    card = model_card(output, "org/genrec-tiny", recorded=output / "metrics.json").content
+    assert "recorded training" not in card and "re-training" not in card
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(seed=1), "the record of seed 1, this model is seed 0"),
+    (dict(finetune_epochs=7), "differs in finetune_epochs"),
+])
+def test_card_refuses_a_record_of_another_seed_or_recipe(trained_run, tmp_path, change, message):
+    output, _ = trained_run
+    with pytest.raises(ValueError, match=message):
+        model_card(output, "org/genrec-tiny", recorded=_record_of_this_seed(output, tmp_path, 0.1, **change))
+
+
+def test_card_names_the_cpu_the_model_was_trained_on(trained_run):
+    output, results = trained_run
+    cpu = results["machine"]["cpu_model"]
+    assert cpu and f"CPU cores ({cpu}), no GPU" in model_card(output, "org/genrec-tiny").content
+
+
 def _ensemble(output, tmp_path, seeds, hr10, **changes):
     """An ensemble results JSON as benchmarks/ensemble.py writes it, of the trained run's recipe (members named
     after its folder, `-seedN` for the other seeds)."""
@@ -484,6 +533,14 @@ def test_push_command_without_upload_writes_the_folder(trained_run, tmp_path, ca
     assert main(["push", str(output), "--repo", "org/genrec-tiny", "--folder", str(tmp_path / "f"),
                  "--no-upload"]) == 0
     assert f"folder: {tmp_path / 'f'}" in capsys.readouterr().out
+
+
+def test_push_command_passes_the_record_of_a_re_trained_run_to_the_card(trained_run, tmp_path):
+    output, results = trained_run
+    record = _record_of_this_seed(output, tmp_path, results["test"]["hr@10"] + 0.01)
+    assert main(["push", str(output), "--repo", "org/genrec-tiny", "--folder", str(tmp_path / "f"),
+                 "--no-upload", "--recorded", str(record)]) == 0
+    assert "| recorded training of this seed" in (tmp_path / "f" / "README.md").read_text()
 
 
 LOAD_EVERYTHING = """
