@@ -232,6 +232,8 @@ if [[ -n "${RUNS_DRY:-}" ]]; then  # RUNS_DRY=1: print the genrec-hf train argum
   printf '%s\n' ${RUNS[$name]} "${small[@]}" --output "runs/$label" --overwrite
   exit 0
 fi
+# exec: bash reads a script as it runs it, so without it an edit to this file during a run (a new recipe) shifts what
+# bash reads once the run ends, and the finished run exits with a syntax error.
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
 # shellcheck disable=SC2086
-OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}" python benchmarks/train.py "$label" -- ${RUNS[$name]} "${small[@]}" \
-  --output "runs/$label" --overwrite
+exec python benchmarks/train.py "$label" -- ${RUNS[$name]} "${small[@]}" --output "runs/$label" --overwrite

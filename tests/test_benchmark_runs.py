@@ -6,6 +6,7 @@ A run stopped before it finished is still recorded (benchmarks/stopped_run.py).
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -56,6 +57,24 @@ def test_unknown_run_or_bad_seed_is_refused(args, message):
 
 
 DEVICE = ROOT / "benchmarks" / "device.sh"
+
+
+def test_a_run_ends_cleanly_when_runs_sh_is_edited_while_it_trains(tmp_path):
+    """A recipe added to runs.sh during a 40-minute run must not turn that run's exit into a syntax error."""
+    (tmp_path / "benchmarks").mkdir()
+    script = tmp_path / "benchmarks" / "runs.sh"
+    shutil.copyfile(RUNS, script)
+    # stands in for the training: it edits runs.sh as a person adding a recipe would, then finishes
+    (tmp_path / "benchmarks" / "train.py").write_text(
+        "import pathlib, sys\n"
+        "script = pathlib.Path(__file__).with_name('runs.sh')\n"
+        "text = script.read_text()\n"
+        "script.write_text(text.replace('declare -A RUNS=(\\n', 'declare -A RUNS=(\\n  # ' + 'x' * 5000 + '\\n', 1))\n"
+        "print('trained', sys.argv[1])\n")
+    done = subprocess.run(["bash", str(script), NAMES[0]], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"trained {NAMES[0]}\n"
+    assert "x" * 5000 in script.read_text()  # the edit happened during the run
 
 
 def device_sh(*names: str, out: Path, wheels: Path, timeout: int = 60) -> subprocess.CompletedProcess:
