@@ -155,7 +155,7 @@ def read_recorded(metrics: dict[str, Any], recorded: str | Path) -> dict[str, An
     A seeded run repeats exactly on one CPU type but not across types, so a checkpoint trained again for export
     (on another machine) scores a little differently from the run the project's results and README report. The
     card then shows both, says which one the weights are, and averages the record over seeds. Returns ``None``
-    when the record is this training itself (same commit, same test scores).
+    when the record scores what this training scores (the same training, or a repeat on the same CPU type).
 
     Example:
 
@@ -182,7 +182,7 @@ def read_recorded(metrics: dict[str, Any], recorded: str | Path) -> dict[str, An
     if record["options"].get("seed") != metrics["options"].get("seed"):
         raise ValueError(f"{recorded}: the record of seed {record['options'].get('seed')}, this model is seed "
                          f"{metrics['options'].get('seed')}")
-    if record.get("git_commit") == metrics.get("git_commit") and record["test"] == metrics["test"]:
+    if record["test"] == metrics["test"]:
         return None
     return record
 
