@@ -545,6 +545,14 @@ def test_push_command_passes_the_record_of_a_re_trained_run_to_the_card(trained_
     assert "| recorded training of this seed" in (tmp_path / "f" / "README.md").read_text()
 
 
+def test_push_command_with_a_missing_record_says_so_and_writes_nothing(trained_run, tmp_path, capsys):
+    output, _ = trained_run
+    assert main(["push", str(output), "--repo", "org/genrec-tiny", "--folder", str(tmp_path / "f"), "--no-upload",
+                 "--recorded", str(tmp_path / "nowhere.json")]) == 2
+    assert "nowhere.json: not found" in capsys.readouterr().err
+    assert not (tmp_path / "f").exists()
+
+
 LOAD_EVERYTHING = """
 import json
 from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM, AutoTokenizer, pipeline
