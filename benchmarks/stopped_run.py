@@ -5,7 +5,9 @@ Usage: python benchmarks/stopped_run.py NAME --reason "TEXT" [--run-dir runs/NAM
 A killed ``benchmarks/runs.sh`` run writes no results JSON, and the issue asks for failures on record too. This
 reads the newest complete checkpoint's ``trainer_state.json`` in each stage of the run folder (its validation
 curve, losses, gradient norms and learning rates, as the Trainer logged them) and writes
-benchmarks/results/stopped-NAME.json with the reason, the run's ``runs.sh`` arguments and the provenance.
+benchmarks/results/stopped-NAME.json with the reason, the run's ``runs.sh`` arguments, the provenance of this
+recording (top level) and that of the training itself (``starts``: commit, machine and options of each start, from
+the run folder's ``starts.json``; None for runs from before it existed).
 """
 
 from __future__ import annotations
@@ -62,15 +64,19 @@ def main(argv: list[str]) -> int:
               if (record := stage_record(run_dir / stage)) is not None}
     if not stages:
         parser.error(f"{run_dir}: no complete checkpoint in pretrain/ or finetune/ to read a history from")
+    starts = run_dir / "starts.json"  # what trained the checkpoints (commit, machine, options), if the run wrote it
     result = {**environment(), "stopped": {"name": args.name, "reason": args.reason, "run_dir": str(args.run_dir or
                                                                                                    f"runs/{args.name}"),
-                                           "runs_sh": runs_sh_arguments(args.name)}, "stages": stages}
+                                           "runs_sh": runs_sh_arguments(args.name)}, "stages": stages,
+              "starts": json.loads(starts.read_text())["starts"] if starts.is_file() else None}
     path = RESULTS / f"stopped-{args.name}.json"
     write_json_atomic(path, result)
     for stage, record in stages.items():
         curve = ", ".join(f"{entry['eval_ndcg@10']:.4f}" for entry in record["validation"])
         print(f"{stage}: stopped at epoch {record['epoch']:.2f} (step {record['global_step']} of "
               f"{record['max_steps']}); validation NDCG@10 by epoch: {curve}")
+    for start in result["starts"] or ():
+        print(f"trained from commit {start.get('git_commit')} on {start.get('machine', {}).get('cpu_model')}")
     print(f"recorded {path}")
     return 0
 

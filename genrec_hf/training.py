@@ -382,13 +382,24 @@ def _prepare_output_dir(output_dir: Path, options: TrainOptions) -> None:
         shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
+def _record_start(output_dir: Path, provenance: dict[str, Any], options: TrainOptions) -> None:
+    """Write what this start ran (commit, machine, versions, options) to ``starts.json`` before training.
+
+    A run killed before its ``metrics.json`` keeps only checkpoints; this file still says which code and settings
+    trained them (``benchmarks/stopped_run.py`` reads it). A resumed run appends its start to the list.
+    """
+    path = output_dir / "starts.json"
+    starts = json.loads(path.read_text())["starts"] if options.resume and path.is_file() else []
+    write_json_atomic(path, {"starts": [*starts, {**provenance, "options": asdict(options)}]})
+
+
 def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptions | None = None, *,
                  commit: str | None = None) -> dict[str, Any]:
     """Pretrain (cloze), fine-tune (appended ``[MASK]``), select on validation, score test once, save.
 
-    Writes ``output_dir/checkpoint`` (model + tokenizer, safetensors), ``metrics.json`` and
-    ``training_curves.png``, each complete or not at all (written beside, then renamed); returns the metrics
-    dictionary. With ``options.resume`` a killed run continues from its newest complete checkpoint: finished
+    Writes ``output_dir/starts.json`` (commit, machine, options) before training, then ``checkpoint`` (model +
+    tokenizer, safetensors), ``metrics.json`` and ``training_curves.png``, each complete or not at all (written
+    beside, then renamed); returns the metrics dictionary. With ``options.resume`` a killed run continues from its newest complete checkpoint: finished
     stages are loaded from their snapshot (``STAGE/final``), a stage in progress resumes in the middle of its
     epoch (pretraining, every ``save_steps``) or at its last epoch (fine-tuning), and the result is the one an
     uninterrupted run with the same seed gives (``tests/test_resume.py`` compares the weights).
@@ -428,6 +439,8 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
     provenance = environment()  # the commit and versions this run starts with
     if commit is not None:
         provenance["git_commit"] = commit
+    if state.is_main_process:
+        _record_start(output_dir, provenance, options)
     tokenizer = data.tokenizer(item_codes=options.item_codes, users=options.users,
                                model_max_length=options.max_length)
     config = GenRecConfig.from_preset(options.preset, tokenizer, **options.config_overrides)

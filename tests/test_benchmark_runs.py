@@ -134,7 +134,23 @@ def test_a_stopped_run_is_recorded_from_its_newest_complete_checkpoint(tmp_path,
     finetune = record["stages"]["finetune"]
     assert finetune["global_step"] == 100 and finetune["validation"][0]["eval_ndcg@10"] == 0.0042
     assert finetune["training"] == [history[0]] and "git_commit" in record
+    assert record["starts"] is None  # this run folder has no starts.json (runs from before it existed)
     assert "0.0042" in capsys.readouterr().out
+
+
+def test_a_stopped_run_records_the_commit_and_machine_that_trained_it(tmp_path, monkeypatch, capsys):
+    """The recording's own commit can be later than the training's: the run folder's starts.json says which."""
+    stopped = benchmark_module("stopped_run")
+    run = tmp_path / "runs" / "beauty-x"
+    (run / "finetune" / "checkpoint-100").mkdir(parents=True)
+    (run / "finetune" / "checkpoint-100" / "trainer_state.json").write_text(json.dumps(
+        {"log_history": [], "epoch": 1.0, "global_step": 100, "max_steps": 800}))
+    start = {"git_commit": "0db7eec", "machine": {"cpu_model": "Intel(R) Xeon(R) Processor"}, "options": {"seed": 0}}
+    (run / "starts.json").write_text(json.dumps({"starts": [start]}))
+    monkeypatch.setattr(stopped, "RESULTS", tmp_path / "results")
+    assert stopped.main(["beauty-x", "--reason", "slow", "--run-dir", str(run)]) == 0
+    assert json.loads((tmp_path / "results" / "stopped-beauty-x.json").read_text())["starts"] == [start]
+    assert "trained from commit 0db7eec on Intel(R) Xeon(R) Processor" in capsys.readouterr().out
 
 
 def test_a_stopped_run_without_a_checkpoint_is_refused(tmp_path, capsys):

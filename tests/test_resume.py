@@ -76,6 +76,20 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_weights_and_metrics(uninterr
         assert second["resumed"]["pretrain"] == "loaded the finished stage"
 
 
+def test_a_killed_run_keeps_what_trained_it_and_a_resume_adds_its_start(tmp_path):
+    """A kill leaves checkpoints but no metrics.json; starts.json, written before training, names the commit,
+    machine and options, and each --resume appends its own start."""
+    output = tmp_path / "run"
+    kill_when(output, checkpoint_exists("pretrain", 5))
+    [start] = json.loads((output / "starts.json").read_text())["starts"]
+    assert start["options"]["seed"] == 0 and start["options"]["resume"] is False
+    assert "git_commit" in start and start["machine"]["cpus"] >= 1
+    train(output, "--resume")
+    first, second = json.loads((output / "starts.json").read_text())["starts"]
+    assert first == start and second["options"]["resume"] is True
+    assert second["git_commit"] == json.loads((output / "metrics.json").read_text())["git_commit"]
+
+
 def test_resume_of_a_finished_run_only_re_evaluates(uninterrupted, tmp_path):
     import shutil
 
