@@ -399,10 +399,11 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
 
     Writes ``output_dir/starts.json`` (commit, machine, options) before training, then ``checkpoint`` (model +
     tokenizer, safetensors), ``metrics.json`` and ``training_curves.png``, each complete or not at all (written
-    beside, then renamed); returns the metrics dictionary. With ``options.resume`` a killed run continues from its newest complete checkpoint: finished
-    stages are loaded from their snapshot (``STAGE/final``), a stage in progress resumes in the middle of its
-    epoch (pretraining, every ``save_steps``) or at its last epoch (fine-tuning), and the result is the one an
-    uninterrupted run with the same seed gives (``tests/test_resume.py`` compares the weights).
+    beside, then renamed); returns the metrics dictionary. With ``options.resume`` a killed run continues from its
+    newest complete checkpoint: finished stages are loaded from their snapshot (``STAGE/final``), a stage in
+    progress resumes in the middle of its epoch (pretraining, every ``save_steps``) or at its last epoch
+    (fine-tuning), and the result is the one an uninterrupted run with the same seed gives
+    (``tests/test_resume.py`` compares the weights).
 
     ``commit`` is the git commit to record when the caller took it earlier: the ``train`` command takes it before
     loading the data, so that a file edited during a long load does not mark the run ``-dirty``. By default it is
