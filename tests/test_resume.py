@@ -90,6 +90,17 @@ def test_a_killed_run_keeps_what_trained_it_and_a_resume_adds_its_start(tmp_path
     assert second["git_commit"] == json.loads((output / "metrics.json").read_text())["git_commit"]
 
 
+def test_a_folder_holding_only_starts_json_is_not_a_previous_run(tmp_path):
+    """A run killed before its first checkpoint left nothing to resume: a new run starts there without
+    --overwrite, and its starts.json holds only its own start."""
+    output = tmp_path / "run"
+    output.mkdir()
+    (output / "starts.json").write_text(json.dumps({"starts": [{"git_commit": "old"}]}))
+    train(output)
+    [start] = json.loads((output / "starts.json").read_text())["starts"]
+    assert start["git_commit"] != "old" and (output / "metrics.json").is_file()
+
+
 def test_resume_of_a_finished_run_only_re_evaluates(uninterrupted, tmp_path):
     import shutil
 
