@@ -81,6 +81,19 @@ def machine_label(machine: dict) -> str:
     return f"{machine['accelerator']} + {cpus}" if machine.get("accelerator") else cpus
 
 
+def seeds_machine_label(group: list[dict]) -> str:
+    """The machine cell of a row of seeds: one label where the seeds shared a machine type, else each type with its
+    seeds, since seeds trained on hosts of different speed make the mean wall time a mix."""
+    seeds_by_label: dict[str, list[int]] = {}
+    for run in group:
+        label = f"{machine_label(run['machine'])}, {run['machine']['torch_threads']} threads"
+        seeds_by_label.setdefault(label, []).append(run["options"]["seed"])
+    if len(seeds_by_label) == 1:
+        return next(iter(seeds_by_label))
+    return "; ".join(f"{label} (seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, sorted(seeds)))})"
+                     for label, seeds in seeds_by_label.items())
+
+
 def minutes(seconds: float | None) -> str:
     return "" if seconds is None else f"{seconds / 60:.0f} min"
 
@@ -209,7 +222,6 @@ def render(results: list[dict], sasrec: list[dict] | None = None, ensembles: lis
         for group in seed_groups(runs):
             run = group[0]
             options = run["options"]
-            machine = run["machine"]
             seeds = sorted(r["options"]["seed"] for r in group)
             label = (f"`{base_name(run['benchmark']['name'])}`"
                      + (f" ({len(group)} seeds: {', '.join(map(str, seeds))})" if len(group) > 1 else ""))
@@ -223,8 +235,7 @@ def render(results: list[dict], sasrec: list[dict] | None = None, ensembles: lis
                 + " | ".join(mean_std([r["test"].get(m) for r in group]) for m in METRICS)
                 + f" | {minutes(statistics.mean(seconds))}"
                   f"{' (resumed: ' + ', '.join(resumed) + ')' if resumed else ''}"
-                  f" | {machine_label(machine)}, "
-                  f"{machine['torch_threads']} threads |")
+                  f" | {seeds_machine_label(group)} |")
             for member in group:
                 for name, splits in member["baselines"].items():
                     baselines.setdefault((name, member["data"]["ids"]), []).append(splits["test"])

@@ -147,6 +147,23 @@ def test_the_machine_column_names_the_cpu_model_where_the_run_recorded_it(tables
     assert rows["| `beauty-old`"].endswith("| 2 CPUs, 2 threads |")
 
 
+def test_seeds_trained_on_different_cpu_models_name_each_model_with_its_seeds(tables):
+    """The row's wall time is a mean over its seeds: where hosts differed, the machine cell must say which ran which."""
+    seeds = [genrec_run("beauty-x" + ("" if seed == 0 else f"-seed{seed}"), seed, 0.03) for seed in range(3)]
+    for seed, run in enumerate(seeds):
+        run["machine"]["cpu_model"] = "AMD EPYC" if seed == 0 else "Intel Xeon"
+    (row,) = [line for line in tables.render(seeds).splitlines() if line.startswith("| `beauty-x` (3 seeds")]
+    assert row.endswith("| 2 CPUs (AMD EPYC), 2 threads (seed 0); 2 CPUs (Intel Xeon), 2 threads (seeds 1, 2) |")
+
+
+def test_seeds_on_one_cpu_model_share_one_machine_label(tables):
+    seeds = [genrec_run("beauty-x" + ("" if seed == 0 else f"-seed{seed}"), seed, 0.03) for seed in range(2)]
+    for run in seeds:
+        run["machine"]["cpu_model"] = "Intel Xeon"
+    (row,) = [line for line in tables.render(seeds).splitlines() if line.startswith("| `beauty-x` (2 seeds")]
+    assert row.endswith("| 2 CPUs (Intel Xeon), 2 threads |")
+
+
 def test_the_machine_column_names_the_accelerator_of_a_gpu_run(tables):
     gpu = genrec_run("beauty-gpu", 0, 0.03)
     gpu["machine"].update(cpus=16, accelerator="NVIDIA H200", torch_threads=4)
