@@ -13,7 +13,7 @@ import re
 import statistics
 import sys
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -81,17 +81,22 @@ def machine_label(machine: dict) -> str:
     return f"{machine['accelerator']} + {cpus}" if machine.get("accelerator") else cpus
 
 
-def seeds_machine_label(group: list[dict]) -> str:
-    """The machine cell of a row of seeds: one label where the seeds shared a machine type, else each type with its
-    seeds, since seeds trained on hosts of different speed make the mean wall time a mix."""
-    seeds_by_label: dict[str, list[int]] = {}
+def per_seed_cell(group: list[dict], cell: Callable[[dict], str]) -> str:
+    """A cell for a row of seeds: one value where the seeds agree, else each value with the seeds it holds for, since
+    a bare list of values (or seed 0's alone) would not say which seed ran how."""
+    seeds_by_value: dict[str, list[int]] = {}
     for run in group:
-        label = f"{machine_label(run['machine'])}, {run['machine']['torch_threads']} threads"
-        seeds_by_label.setdefault(label, []).append(run["options"]["seed"])
-    if len(seeds_by_label) == 1:
-        return next(iter(seeds_by_label))
-    return "; ".join(f"{label} (seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, sorted(seeds)))})"
-                     for label, seeds in seeds_by_label.items())
+        seeds_by_value.setdefault(cell(run), []).append(run["options"]["seed"])
+    if len(seeds_by_value) == 1:
+        return next(iter(seeds_by_value))
+    return "; ".join(f"{value} (seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, sorted(seeds)))})"
+                     for value, seeds in seeds_by_value.items())
+
+
+def seeds_machine_label(group: list[dict]) -> str:
+    """The machine cell of a row of seeds, each CPU model with its seeds where they differ: seeds trained on hosts of
+    different speed make the mean wall time a mix."""
+    return per_seed_cell(group, lambda run: f"{machine_label(run['machine'])}, {run['machine']['torch_threads']} threads")
 
 
 def minutes(seconds: float | None) -> str:
@@ -121,9 +126,9 @@ def epochs_cell(run: dict, stage: str) -> str:
 
 
 def epochs_cells(group: list[dict], stage: str) -> str:
-    """The stage's epochs for a row of seeds: one figure where they agree, each seed's where a budget cut some."""
-    cells = list(dict.fromkeys(epochs_cell(run, stage) for run in group))
-    return ", ".join(cells)
+    """The stage's epochs for a row of seeds: one figure where they agree, else each with its seeds (a budget cut
+    some, or only some kept an average)."""
+    return per_seed_cell(group, lambda run: epochs_cell(run, stage))
 
 
 def base_name(name: str) -> str:

@@ -116,7 +116,19 @@ def test_a_stage_the_budget_cut_short_shows_the_epochs_it_ran(tables):
     whole = genrec_run("beauty-x-seed1", 1, 0.034)
     whole["options"]["finetune_epochs"] = 12
     row = next(line for line in tables.render([cut, whole]).splitlines() if line.startswith("| `beauty-x`"))
-    assert "| 1 / 11 of 12 (budget), 12 (prefixes) |" in row
+    assert "| 1 / 11 of 12 (budget) (seed 0); 12 (seed 1) (prefixes) |" in row
+
+
+def test_seeds_of_which_only_some_kept_an_average_name_the_seeds_that_did(tables):
+    """A row of seeds must not read as if every seed averaged its weights when one kept a single epoch."""
+    seeds = [genrec_run("beauty-x" + ("" if seed == 0 else f"-seed{seed}"), seed, 0.03) for seed in range(3)]
+    for run in seeds:
+        run["options"]["finetune_epochs"] = 8
+    for seed in (0, 2):
+        seeds[seed]["selected_model"] = {"stage": "finetune", "checkpoint": None,
+                                         "average": {"epochs": [4.0, 5.0, 6.0], "kept": True}}
+    (row,) = [line for line in tables.render(seeds).splitlines() if line.startswith("| `beauty-x` (3 seeds")]
+    assert "| 1 / 8 (average of epochs 4-6) (seeds 0, 2); 8 (seed 1) (prefixes) |" in row
 
 
 @pytest.mark.parametrize("kept, cell", [(True, "| 1 / 20 (average of epochs 8-12) (prefixes) |"),
