@@ -28,6 +28,11 @@ def genrec_run(name: str, seed: int, hr10: float, evals: list[tuple[str, float, 
     }
 
 
+def seed_runs(name: str, count: int) -> list[dict]:
+    """Seeds 0..count-1 of one recipe, named as benchmarks/runs.sh names them (``NAME``, ``NAME-seed1``, ...)."""
+    return [genrec_run(name + ("" if seed == 0 else f"-seed{seed}"), seed, 0.03) for seed in range(count)]
+
+
 def test_runs_that_differ_only_by_seed_share_one_row_with_mean_and_std(tables):
     runs = [genrec_run("beauty-x", 0, 0.030), genrec_run("beauty-x-seed1", 1, 0.034),
             genrec_run("beauty-x-seed2", 2, 0.032)]
@@ -121,7 +126,7 @@ def test_a_stage_the_budget_cut_short_shows_the_epochs_it_ran(tables):
 
 def test_seeds_of_which_only_some_kept_an_average_name_the_seeds_that_did(tables):
     """A row of seeds must not read as if every seed averaged its weights when one kept a single epoch."""
-    seeds = [genrec_run("beauty-x" + ("" if seed == 0 else f"-seed{seed}"), seed, 0.03) for seed in range(3)]
+    seeds = seed_runs("beauty-x", 3)
     for run in seeds:
         run["options"]["finetune_epochs"] = 8
     for seed in (0, 2):
@@ -161,7 +166,7 @@ def test_the_machine_column_names_the_cpu_model_where_the_run_recorded_it(tables
 
 def test_seeds_trained_on_different_cpu_models_name_each_model_with_its_seeds(tables):
     """The row's wall time is a mean over its seeds: where hosts differed, the machine cell must say which ran which."""
-    seeds = [genrec_run("beauty-x" + ("" if seed == 0 else f"-seed{seed}"), seed, 0.03) for seed in range(3)]
+    seeds = seed_runs("beauty-x", 3)
     for seed, run in enumerate(seeds):
         run["machine"]["cpu_model"] = "AMD EPYC" if seed == 0 else "Intel Xeon"
     (row,) = [line for line in tables.render(seeds).splitlines() if line.startswith("| `beauty-x` (3 seeds")]
@@ -169,7 +174,7 @@ def test_seeds_trained_on_different_cpu_models_name_each_model_with_its_seeds(ta
 
 
 def test_seeds_on_one_cpu_model_share_one_machine_label(tables):
-    seeds = [genrec_run("beauty-x" + ("" if seed == 0 else f"-seed{seed}"), seed, 0.03) for seed in range(2)]
+    seeds = seed_runs("beauty-x", 2)
     for run in seeds:
         run["machine"]["cpu_model"] = "Intel Xeon"
     (row,) = [line for line in tables.render(seeds).splitlines() if line.startswith("| `beauty-x` (2 seeds")]
