@@ -12,7 +12,8 @@ mean of the members' item probabilities (``genrec_hf.ensemble``), and written to
 benchmarks/results/ensemble-RECIPE-seedsA-B.json. An ensemble costs the training of all its members: the JSON
 sums their budgeted training time (``headline.training_seconds``) and says whether the sum is within the issue's
 60 minutes. Each member's own metrics, recomputed from its candidate list, are recorded beside the ones its run
-reported, as a check that the loaded checkpoints are the scored ones. With ``--history-excluded`` every member
+reported, as a check that the loaded checkpoints are the scored ones; a warning names any member whose folder holds
+a re-training instead, and the results tables say so beside its ensembles. With ``--history-excluded`` every member
 ranks the test split a second time with its history's items forbidden, and each ensemble records those fused
 scores as ``history_excluded`` (what the runs and SASRec record under that name).
 """
@@ -33,7 +34,7 @@ from genrec_hf.ensemble import GenRecEnsemble, fuse_rankings, raw_item_metrics
 from genrec_hf.provenance import environment, write_json_atomic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported by path (tests)
-from headline import recipe, training_seconds  # noqa: E402
+from headline import recipe, retrained_members, training_seconds  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = RESULTS.parent.parent
@@ -108,6 +109,11 @@ def main(argv: list[str]) -> int:
             members[-1]["recorded"]["history_excluded"] = run.get("history_excluded", {}).get("test")
             members[-1]["recomputed"]["history_excluded"] = raw_item_metrics(excluded_lists[index], targets["test"],
                                                                             args.top_k)
+    for member in retrained_members({"members": members}):
+        recorded, recomputed = member["recorded"]["test"]["ndcg@10"], member["recomputed"]["test"]["ndcg@10"]
+        print(f"warning: {member['name']}: its checkpoint {member['checkpoint']} scores test NDCG@10 {recomputed:.4f}, "
+              f"its recorded run {recorded:.4f}: the folder holds a re-training, not the recorded weights; the "
+              f"ensembles below are of that re-training (their JSONs keep both scores)", file=sys.stderr)
     written = []
     for size in sizes:
         for chosen in itertools.combinations(range(len(runs)), size):

@@ -24,7 +24,7 @@ ITEM_SPELLING = {"collaborative": "collaborative codes", "independent": "one tok
 TARGET_METRICS = ("hr@5", "ndcg@5", "hr@10", "ndcg@10")  # the issue's targets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported by path (tests)
-from headline import best_recipe, counts_for  # noqa: E402
+from headline import best_recipe, counts_for, retrained_members  # noqa: E402
 
 
 def model_inputs(options: dict) -> str:
@@ -160,7 +160,12 @@ def read_plans(path: Path = ROOT / "benchmarks" / "ensemble_plans.json") -> list
 
 
 def ensemble_row(label: str, group: list[dict]) -> str:
-    """Mean ± std over ``group``; the time is the members' budgeted training, summed."""
+    """Mean ± std over ``group``; the time is the members' budgeted training, summed. Members whose checkpoint was
+    a re-training, not the recorded run, are named in the label."""
+    retrained = sorted({member["seed"] for result in group for member in retrained_members(result)})
+    if retrained:
+        label += (f"; seed{'s' if len(retrained) > 1 else ''} {', '.join(map(str, retrained))} re-trained: the "
+                  f"checkpoint scored, not the recorded run's weights")
     training = [result["training_s"] for result in group]
     over = sum(not result["within_budget"] for result in group)
     budget = f" ({over} over the {group[0]['budget_min']:g}-min budget)" if over else ""

@@ -42,13 +42,20 @@ def test_runs_that_differ_only_by_seed_share_one_row_with_mean_and_std(tables):
     assert "3 seeds: 0, 1, 2" in rows[0] and "0.0320 ± 0.0020" in rows[0]
 
 
-def seed_ensemble(seeds: tuple[int, ...], ndcg10: float, training_s: float = 3000.0) -> dict:
-    """A results JSON as benchmarks/ensemble.py writes it, cut down to what the tables read."""
+def seed_ensemble(seeds: tuple[int, ...], ndcg10: float, training_s: float = 3000.0,
+                  retrained: tuple[int, ...] = ()) -> dict:
+    """A results JSON as benchmarks/ensemble.py writes it, cut down to what the tables read; the ``retrained``
+    seeds' checkpoints score otherwise than their recorded runs."""
     names = ["beauty-x" + (f"-seed{seed}" if seed else "") for seed in seeds]
+    scores = {"hr@5": 0.03, "ndcg@5": 0.02, "hr@10": 0.05, "ndcg@10": 0.025}
+    members = [{"name": name, "seed": seed, "recorded": {"validation": scores, "test": scores},
+                "recomputed": {"validation": scores,
+                               "test": {**scores, "ndcg@10": 0.024} if seed in retrained else scores}}
+               for name, seed in zip(names, seeds)]
     return {"ensemble": {"members": names, "seeds": list(seeds)}, "data": {"source": "../shared/data/beauty/x.txt",
                                                                             "ids": "random"},
             "machine": {"cpus": 2, "torch_threads": 2}, "training_s": training_s, "budget_min": 60,
-            "within_budget": training_s <= 3600,
+            "within_budget": training_s <= 3600, "members": members,
             "test": {"hr@5": 0.05, "ndcg@5": 0.035, "hr@10": 0.07, "ndcg@10": ndcg10, "hr@20": 0.1}}
 
 
@@ -60,6 +67,15 @@ def test_seed_ensembles_of_one_size_share_a_row_that_says_their_members_overlap(
     assert "| 50 min training |" in pair_row
     (triple_row,) = [line for line in table.splitlines() if line.startswith("| ensemble of 3 seeds")]
     assert "(1 over the 60-min budget)" in triple_row and "sharing members" not in triple_row
+
+
+def test_an_ensemble_row_names_the_seeds_whose_checkpoint_was_a_re_training(tables):
+    pairs = [seed_ensemble((0, 3), 0.042, retrained=(0,)), seed_ensemble((1, 4), 0.044)]
+    table = tables.render([genrec_run("beauty-x", 0, 0.03)], ensembles=pairs)
+    (pair_row,) = [line for line in table.splitlines() if line.startswith("| ensemble of 2 seeds")]
+    assert "; seed 0 re-trained: the checkpoint scored, not the recorded run's weights |" in pair_row
+    faithful = tables.render([genrec_run("beauty-x", 0, 0.03)], ensembles=[seed_ensemble((1, 4), 0.044)])
+    assert "re-trained" not in faithful
 
 
 PLAN = {"recipe": "beauty-x", "ensembles": [[0, 3], [1, 4], [2, 5]], "registered": "commit abc1234"}

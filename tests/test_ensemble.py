@@ -186,6 +186,21 @@ def test_the_benchmark_scores_ensembles_with_history_items_excluded_on_request(t
             recorded["recorded"]["history_excluded"]["ndcg@10"])
 
 
+def test_the_benchmark_warns_when_a_run_folder_holds_other_weights_than_its_recorded_run(tmp_path, monkeypatch,
+                                                                                        capsys):
+    results, names = recorded_seeds(tmp_path, seeds=(0, 1))
+    recorded = json.loads((results / f"{names[1]}.json").read_text())
+    recorded["test"]["ndcg@10"] += 0.01  # as if runs/ now held a re-training that scores otherwise
+    (results / f"{names[1]}.json").write_text(json.dumps(recorded))
+    ensemble = benchmark_module("ensemble")
+    monkeypatch.setattr(ensemble, "RESULTS", results)
+    assert ensemble.main([*names, "--threads", "1"]) == 0
+    warning = capsys.readouterr().err
+    assert f"warning: {names[1]}:" in warning and "re-training" in warning and names[0] + ":" not in warning
+    pair = json.loads((results / "ensemble-tiny-recipe-seeds0-1.json").read_text())
+    assert [member["seed"] for member in benchmark_module("headline").retrained_members(pair)] == [1]
+
+
 def test_the_benchmark_refuses_runs_of_different_recipes(capsys):
     ensemble = benchmark_module("ensemble")
     with pytest.raises(SystemExit):
