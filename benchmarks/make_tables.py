@@ -159,13 +159,19 @@ def read_plans(path: Path = ROOT / "benchmarks" / "ensemble_plans.json") -> list
     return json.loads(path.read_text())["plans"] if path.exists() else []
 
 
+def retrained_note(ensembles: list[dict]) -> str:
+    """Where some members' checkpoints were re-trainings, not their recorded runs, a clause naming their seeds."""
+    retrained = sorted({member["seed"] for result in ensembles for member in retrained_members(result)})
+    if not retrained:
+        return ""
+    return (f"; seed{'s' if len(retrained) > 1 else ''} {', '.join(map(str, retrained))} re-trained: the checkpoint "
+            f"scored, not the recorded run's weights")
+
+
 def ensemble_row(label: str, group: list[dict]) -> str:
     """Mean ± std over ``group``; the time is the members' budgeted training, summed. Members whose checkpoint was
     a re-training, not the recorded run, are named in the label."""
-    retrained = sorted({member["seed"] for result in group for member in retrained_members(result)})
-    if retrained:
-        label += (f"; seed{'s' if len(retrained) > 1 else ''} {', '.join(map(str, retrained))} re-trained: the "
-                  f"checkpoint scored, not the recorded run's weights")
+    label += retrained_note(group)
     training = [result["training_s"] for result in group]
     over = sum(not result["within_budget"] for result in group)
     budget = f" ({over} over the {group[0]['budget_min']:g}-min budget)" if over else ""
@@ -430,7 +436,8 @@ def render_scoreboard(results: list[dict], sasrec: list[dict] | None = None, ens
                     name = f"`{base_name(runs[0]['benchmark']['name'])}` ({plural(len(runs), 'seed')})"
                 else:
                     name = (f"every 2-seed ensemble of that recipe within the budget ({plural(len(runs), 'pair')}: "
-                            + ", ".join("+".join(map(str, run["ensemble"]["seeds"])) for run in runs) + ")")
+                            + ", ".join("+".join(map(str, run["ensemble"]["seeds"])) for run in runs) + ")"
+                            + retrained_note(runs))
                 lines.append(f"| {data} | {ids} | {label} | {slashed(target)} | {name} | "
                              f"{slashed(statistics.mean(s[m] for s in ours) for m in TARGET_METRICS)} | {above} | "
                              f"{state} |")

@@ -42,20 +42,25 @@ def test_runs_that_differ_only_by_seed_share_one_row_with_mean_and_std(tables):
     assert "3 seeds: 0, 1, 2" in rows[0] and "0.0320 ± 0.0020" in rows[0]
 
 
+def member_checks(names: list[str], seeds: tuple[int, ...], retrained: tuple[int, ...] = ()) -> list[dict]:
+    """An ensemble JSON's members: each one's recorded scores beside those its loaded checkpoint gave, which
+    differ for the ``retrained`` seeds (their run folders held a re-training)."""
+    scores = {"hr@5": 0.03, "ndcg@5": 0.02, "hr@10": 0.05, "ndcg@10": 0.025}
+    return [{"name": name, "seed": seed, "recorded": {"validation": scores, "test": scores},
+             "recomputed": {"validation": scores,
+                            "test": {**scores, "ndcg@10": 0.024} if seed in retrained else scores}}
+            for name, seed in zip(names, seeds)]
+
+
 def seed_ensemble(seeds: tuple[int, ...], ndcg10: float, training_s: float = 3000.0,
                   retrained: tuple[int, ...] = ()) -> dict:
     """A results JSON as benchmarks/ensemble.py writes it, cut down to what the tables read; the ``retrained``
     seeds' checkpoints score otherwise than their recorded runs."""
     names = ["beauty-x" + (f"-seed{seed}" if seed else "") for seed in seeds]
-    scores = {"hr@5": 0.03, "ndcg@5": 0.02, "hr@10": 0.05, "ndcg@10": 0.025}
-    members = [{"name": name, "seed": seed, "recorded": {"validation": scores, "test": scores},
-                "recomputed": {"validation": scores,
-                               "test": {**scores, "ndcg@10": 0.024} if seed in retrained else scores}}
-               for name, seed in zip(names, seeds)]
     return {"ensemble": {"members": names, "seeds": list(seeds)}, "data": {"source": "../shared/data/beauty/x.txt",
                                                                             "ids": "random"},
             "machine": {"cpus": 2, "torch_threads": 2}, "training_s": training_s, "budget_min": 60,
-            "within_budget": training_s <= 3600, "members": members,
+            "within_budget": training_s <= 3600, "members": member_checks(names, seeds, retrained),
             "test": {"hr@5": 0.05, "ndcg@5": 0.035, "hr@10": 0.07, "ndcg@10": ndcg10, "hr@20": 0.1}}
 
 
@@ -556,11 +561,12 @@ def test_scoreboard_reproduction_rows_count_runs_on_any_machine_but_beat_rows_on
 
 
 def scored_pair(seeds: tuple[int, int], scores: tuple[float, float, float, float], within_budget: bool = True,
-                recipe: str = "beauty-x") -> dict:
+                recipe: str = "beauty-x", retrained: tuple[int, ...] = ()) -> dict:
     """An ensemble JSON as benchmarks/ensemble.py writes it, cut down to what the scoreboard reads."""
     members = [recipe + (f"-seed{seed}" if seed else "") for seed in seeds]
     return {"data": {"source": "../shared/data/beauty/sequential_data.txt", "ids": "random"},
             "ensemble": {"members": members, "seeds": list(seeds)}, "within_budget": within_budget,
+            "members": member_checks(members, seeds, retrained),
             "test": dict(zip(("hr@5", "ndcg@5", "hr@10", "ndcg@10"), scores))}
 
 
@@ -575,3 +581,12 @@ def test_scoreboard_sets_every_in_budget_pair_of_the_headline_recipe_against_the
     cells = [cell.strip() for cell in rows[1].strip("|").split("|")]
     assert cells[4] == "every 2-seed ensemble of that recipe within the budget (2 pairs: 0+1, 0+2)"
     assert cells[6:] == ["1 of 2", "not met: below on NDCG@5"]
+
+
+def test_scoreboard_names_the_seeds_whose_checkpoint_in_a_pair_was_a_re_training(tables):
+    seeds = [scored_run(f"beauty-x{'-seed%d' % s if s else ''}", s, (0.02, 0.01, 0.03, 0.02), 0.05) for s in range(3)]
+    board = tables.render_scoreboard(seeds, ensembles=[scored_pair((0, 1), ABOVE_PUBLISHED, retrained=(0,))])
+    (row,) = [line for line in board.splitlines() if "| best published" in line and "ensemble" in line]
+    assert [cell.strip() for cell in row.strip("|").split("|")][4] == (
+        "every 2-seed ensemble of that recipe within the budget (1 pair: 0+1); seed 0 re-trained: the checkpoint "
+        "scored, not the recorded run's weights")
