@@ -110,10 +110,11 @@ def main(argv: list[str]) -> int:
             members[-1]["recomputed"]["history_excluded"] = raw_item_metrics(excluded_lists[index], targets["test"],
                                                                             args.top_k)
     for member in retrained_members({"members": members}):
-        recorded, recomputed = member["recorded"]["test"]["ndcg@10"], member["recomputed"]["test"]["ndcg@10"]
-        print(f"warning: {member['name']}: its checkpoint {member['checkpoint']} scores test NDCG@10 {recomputed:.4f}, "
-              f"its recorded run {recorded:.4f}: the folder holds a re-training, not the recorded weights; the "
-              f"ensembles below are of that re-training (their JSONs keep both scores)", file=sys.stderr)
+        scores = ", ".join(f"{split} NDCG@10 {member['recomputed'][split]['ndcg@10']:.4f} (recorded "
+                           f"{member['recorded'][split]['ndcg@10']:.4f})" for split in SPLITS)
+        print(f"warning: {member['name']}: its checkpoint {member['checkpoint']} scores {scores}: the folder holds a "
+              f"re-training, not the recorded weights; the ensembles below are of that re-training (their JSONs keep "
+              f"both scores)", file=sys.stderr)
     written = []
     for size in sizes:
         for chosen in itertools.combinations(range(len(runs)), size):
