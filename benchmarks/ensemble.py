@@ -31,10 +31,11 @@ import torch
 
 from genrec_hf.data import load_data
 from genrec_hf.ensemble import GenRecEnsemble, fuse_rankings, raw_item_metrics
+from genrec_hf.hub import retrained_members
 from genrec_hf.provenance import environment, write_json_atomic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported by path (tests)
-from headline import recipe, retrained_members, training_seconds  # noqa: E402
+from headline import recipe, training_seconds  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = RESULTS.parent.parent

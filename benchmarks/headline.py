@@ -34,20 +34,6 @@ def training_seconds(result: dict) -> float:
     return timings["total_s"] - timings.get("evaluate_s", 0.0)
 
 
-def retrained_members(ensemble: dict, tolerance: float = 1e-4) -> list[dict]:
-    """The members of a scored ensemble (benchmarks/ensemble.py) whose loaded checkpoint is not the recorded run.
-
-    ensemble.py scores each member again from its candidate list; the same weights give the recorded metrics to
-    float rounding (under 1e-6 here). A larger gap means the run folder holds a re-training (runs/ is not kept
-    between machines, and a seeded run repeats exactly only on one CPU type): the ensemble is still of that
-    recipe and seed, but not of the weights whose scores the results tables give for it.
-    """
-    keys = ("hr@5", "ndcg@5", "hr@10", "ndcg@10")
-    return [member for member in ensemble["members"]
-            if any(abs(member["recorded"][split][key] - member["recomputed"][split][key]) > tolerance
-                   for split in ("validation", "test") for key in keys)]
-
-
 def within_budget(result: dict, budget_min: float) -> bool:
     """Whether a run kept to the budget, by its recorded training time.
 

@@ -192,6 +192,33 @@ def _recipe_name(run_name: str) -> str:
     return re.sub(r"-seed\d+$", "", run_name)
 
 
+def retrained_members(ensemble: dict[str, Any], tolerance: float = 1e-4) -> list[dict[str, Any]]:
+    """The members of a scored ensemble (``benchmarks/ensemble.py``) whose loaded checkpoint is not the recorded run.
+
+    ensemble.py scores each member again from its candidate list; the same weights give the recorded metrics to
+    float rounding (under 1e-6 here). A larger gap means the run folder holds a re-training (runs/ is not kept
+    between machines, and a seeded run repeats exactly only on one CPU type): the ensemble is still of that
+    recipe and seed, but not of the weights whose scores the results tables give for it.
+
+    Example:
+
+    ```python
+    >>> scores = {"hr@5": 0.03, "ndcg@5": 0.02, "hr@10": 0.05, "ndcg@10": 0.03}
+    >>> same = {"validation": scores, "test": scores}
+    >>> other = {"validation": scores, "test": {**scores, "hr@10": 0.048}}
+    >>> pair = {"members": [{"seed": 0, "recorded": same, "recomputed": other},
+    ...                     {"seed": 3, "recorded": same, "recomputed": same}]}
+    >>> [member["seed"] for member in retrained_members(pair)]
+    [0]
+
+    ```
+    """
+    keys = ("hr@5", "ndcg@5", "hr@10", "ndcg@10")
+    return [member for member in ensemble["members"]
+            if any(abs(member["recorded"][split][key] - member["recomputed"][split][key]) > tolerance
+                   for split in ("validation", "test") for key in keys)]
+
+
 def read_ensembles(metrics: dict[str, Any], ensembles: Sequence[str | Path]) -> list[dict[str, Any]]:
     """This model's recipe ensembled over seeds: the result JSONs of ``benchmarks/ensemble.py``, for the card.
 
@@ -237,9 +264,11 @@ def read_ensembles(metrics: dict[str, Any], ensembles: Sequence[str | Path]) -> 
         if key in seen:
             raise ValueError(f"{path}: the ensemble of seeds {'+'.join(map(str, key))} is given twice")
         seen.add(key)
+        retrained = retrained_members(result) if "members" in result else []
         results.append({"path": str(path), "seeds": list(seeds), "test": test,
                         "training_s": result.get("training_s"), "budget_min": result.get("budget_min"),
-                        "within_budget": result.get("within_budget")})
+                        "within_budget": result.get("within_budget"),
+                        "retrained": {member["seed"]: member["recomputed"]["test"] for member in retrained}})
     if len({len(result["seeds"]) for result in results}) > 1:
         raise ValueError("ensembles of different sizes: give one size, the card averages over them")
     return results
@@ -261,8 +290,32 @@ def _ensemble_row(ensembles: Sequence[dict[str, Any]]) -> str:
             cells.append(f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}")
     summary = ": mean ± std" if len(ensembles) > 1 else ""
     size = len(ensembles[0]["seeds"])
-    return (f"| this recipe, {size} models ensembled (seeds {combos}; mean item probability){summary} | "
+    retrained = sorted({seed for e in ensembles for seed in e.get("retrained", {})})
+    marked = f"; seed{'s' if len(retrained) > 1 else ''} {', '.join(map(str, retrained))} re-trained" if retrained else ""
+    return (f"| this recipe, {size} models ensembled (seeds {combos}; mean item probability{marked}){summary} | "
             + " | ".join(cells) + " |")
+
+
+def _retrained_note(ensembles: Sequence[dict[str, Any]], metrics: dict[str, Any]) -> str:
+    """Which ensembled seeds are re-trainings, and whether this model is the one ensembled, by its test scores."""
+    retrained = {}
+    for ensemble in ensembles:
+        retrained.update(ensemble.get("retrained", {}))
+    if not retrained:
+        return ""
+    seeds = sorted(retrained)
+    note = (f" Seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} of the ensembles "
+            f"{'are re-trainings' if len(seeds) > 1 else 'is a re-training'}: the checkpoint ensembled scores otherwise "
+            "than the project's record of that seed, whose scores the other rows use")
+    seed = metrics["options"].get("seed")
+    if seed in retrained:
+        same = all(abs(retrained[seed][key] - metrics["test"].get(key, float("nan"))) <= 1e-4
+                   for key in ("hr@5", "ndcg@5", "hr@10", "ndcg@10"))
+        note += (f"; seed {seed} there scores as this model does (test NDCG@10 {retrained[seed]['ndcg@10']:.4f}): "
+                 "it is the model in this repository" if same else
+                 f"; seed {seed} there (test NDCG@10 {retrained[seed]['ndcg@10']:.4f}) is not this model either "
+                 f"(test NDCG@10 {metrics['test'].get('ndcg@10', float('nan')):.4f})")
+    return note + "."
 
 
 def _seed_row(runs: Sequence[dict[str, Any]]) -> str:
@@ -573,6 +626,7 @@ def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Pat
                 note += (f", {over} of {len(fused)} over the {budget:g}-min budget" if over
                          else f", within the {budget:g}-min budget")
             note += "."
+        note += _retrained_note(fused, metrics)
         notes.append(note)
     if others:
         notes.append("Rows marked `same split` are other models trained by us on exactly this model's training "
@@ -724,4 +778,4 @@ def push_run(
 
 
 __all__ = ["PushError", "eval_results", "export_run", "model_card", "push_run", "read_ensembles", "read_reference",
-           "read_recorded", "read_run", "read_seed_runs", "results_table"]
+           "read_recorded", "read_run", "read_seed_runs", "results_table", "retrained_members"]

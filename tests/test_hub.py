@@ -375,6 +375,46 @@ def test_card_says_when_an_ensemble_overran_the_budget(trained_run, tmp_path):
     assert "mean ± std" not in row and "| 0.3000 |" in row
 
 
+def _member_check(seed, recorded, recomputed):
+    """One member's check in an ensemble JSON: its recorded run's scores and its loaded checkpoint's."""
+    return {"seed": seed, "recorded": {"validation": recorded, "test": recorded},
+            "recomputed": {"validation": recomputed, "test": recomputed}}
+
+
+def test_card_says_which_ensembled_seed_is_a_retraining_and_that_it_is_this_model(trained_run, tmp_path):
+    output, results = trained_run
+    mine = {key: results["test"][key] for key in ("hr@5", "ndcg@5", "hr@10", "ndcg@10")}
+    recorded = {key: value + 0.002 for key, value in mine.items()}  # the record: an earlier training of seed 0
+    pair = _ensemble(output, tmp_path, (0, 3), 0.3, members=[_member_check(0, recorded, mine),
+                                                              _member_check(3, mine, mine)])
+    card = model_card(output, "org/genrec-tiny", ensembles=[pair]).content
+    row = next(line for line in card.splitlines() if line.startswith("| this recipe, 2 models ensembled"))
+    assert "(seeds 0+3; mean item probability; seed 0 re-trained)" in row
+    assert "Seed 0 of the ensembles is a re-training" in card
+    assert "it is the model in this repository" in card
+
+
+def test_card_says_when_a_retrained_ensembled_seed_is_another_training(trained_run, tmp_path):
+    output, results = trained_run
+    mine = {key: results["test"][key] for key in ("hr@5", "ndcg@5", "hr@10", "ndcg@10")}
+    other = {key: value + 0.002 for key, value in mine.items()}
+    pair = _ensemble(output, tmp_path, (0, 3), 0.3, members=[_member_check(0, mine, other),
+                                                              _member_check(3, other, mine)])
+    card = model_card(output, "org/genrec-tiny", ensembles=[pair]).content
+    assert "Seeds 0, 3 of the ensembles are re-trainings" in card
+    assert "is not this model either" in card and "the model in this repository" not in card
+
+
+def test_card_names_no_retraining_when_the_ensembled_checkpoints_are_the_recorded_runs(trained_run, tmp_path):
+    output, results = trained_run
+    mine = {key: results["test"][key] for key in ("hr@5", "ndcg@5", "hr@10", "ndcg@10")}
+    pair = _ensemble(output, tmp_path, (0, 3), 0.3, members=[_member_check(0, mine, mine),
+                                                              _member_check(3, mine, mine)])
+    card = model_card(output, "org/genrec-tiny", ensembles=[pair]).content
+    about_ensembles = [line for line in card.splitlines() if "ensemble" in line]
+    assert about_ensembles and not any("re-train" in line for line in about_ensembles)
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda o, t: [_ensemble(o, t, (0, 3), 0.3, ensemble={"members": ["other-recipe", "other-recipe-seed3"],
                                                           "seeds": [0, 3]})], "an ensemble of `other-recipe`"),
