@@ -251,6 +251,8 @@ def read_ensembles(metrics: dict[str, Any], ensembles: Sequence[str | Path]) -> 
             test, data = result["test"], (result["data"]["source"], result["data"]["ids"])
             if not isinstance(test, dict) or not members or len(members) != len(seeds):
                 raise TypeError("it needs 'test' metrics and as many 'ensemble' seeds as members")
+            # the member checks (recorded and recomputed scores), where the JSON has them
+            retrained = retrained_members(result) if "members" in result else []
         except (OSError, json.JSONDecodeError, KeyError, TypeError) as error:
             raise ValueError(f"{path}: not an ensemble results JSON of benchmarks/ensemble.py ({error})") from error
         if (_dataset_key(result), data[1]) != (_dataset_key(metrics), metrics["data"]["ids"]):
@@ -264,7 +266,6 @@ def read_ensembles(metrics: dict[str, Any], ensembles: Sequence[str | Path]) -> 
         if key in seen:
             raise ValueError(f"{path}: the ensemble of seeds {'+'.join(map(str, key))} is given twice")
         seen.add(key)
-        retrained = retrained_members(result) if "members" in result else []
         results.append({"path": str(path), "seeds": list(seeds), "test": test,
                         "training_s": result.get("training_s"), "budget_min": result.get("budget_min"),
                         "within_budget": result.get("within_budget"),

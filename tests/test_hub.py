@@ -424,6 +424,7 @@ def test_card_names_no_retraining_when_the_ensembled_checkpoints_are_the_recorde
     (lambda o, t: [_ensemble(o, t, (0, 3), 0.3), _ensemble(o, t, (1, 4, 5), 0.3)], "ensembles of different sizes"),
     (lambda o, t: [_ensemble(o, t, (0, 3), 0.3, test=None)], "not an ensemble results JSON"),
     (lambda o, t: [_ensemble(o, t, (0, 3), 0.3, data={})], "not an ensemble results JSON"),
+    (lambda o, t: [_ensemble(o, t, (0, 3), 0.3, members=[{"seed": 0}])], "not an ensemble results JSON"),
 ])
 def test_card_refuses_an_ensemble_that_is_not_of_this_recipe_and_split(trained_run, tmp_path, make, message):
     output, _ = trained_run
