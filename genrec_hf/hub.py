@@ -306,8 +306,9 @@ def _retrained_note(ensembles: Sequence[dict[str, Any]], metrics: dict[str, Any]
         return ""
     seeds = sorted(retrained)
     note = (f" Seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} of the ensembles "
-            f"{'are re-trainings' if len(seeds) > 1 else 'is a re-training'}: the checkpoint ensembled scores otherwise "
-            "than the project's record of that seed, whose scores the other rows use")
+            + ("are re-trainings: the checkpoints ensembled score otherwise than the project's records of those seeds,"
+               if len(seeds) > 1 else "is a re-training: the checkpoint ensembled scores otherwise than the project's "
+               "record of that seed,") + " whose scores the other rows use")
     seed = metrics["options"].get("seed")
     if seed in retrained:
         same = all(abs(retrained[seed][key] - metrics["test"].get(key, float("nan"))) <= 1e-4
