@@ -169,7 +169,7 @@ declare -A RUNS=(
   # ... with 20 cloze epochs instead of 10 (chosen because, over seven runs of the two recipes above, the seed
   # decides: the one seed above Table 1 is the one whose cloze curve ended highest, .0457, and seed 2's still climbs
   # at epoch 10; seeds 0, 1, 2 are all to be counted, fixed before any of them runs). No --budget-min: the paper's
-  # tables have no time budget, and on a host 2.3x slower than the Xeon (an AMD EPYC: 105 s a cloze epoch against 45)
+  # tables have no time budget, and on a host 2.3 to 3 times slower than the Xeon (an AMD EPYC: 105 s a cloze epoch against 38 to 46)
   # a 60-minute budget would cut the fine-tuning short, so the recipe would depend on the host (seed 0's first start there
   # was stopped by hand in cloze epoch 3, before any fine-tuning, and restarted without it)
   [yelp-sequential-small-independent-nousers-noitemid-fromend-maskstart-laststart-e4-histbias-succ20-biaslr30-avg3-pt20]="--data $data/yelp --ids sequential --item-codes independent --no-users --pretrain-epochs 20 --no-item-id-embedding --positions-from-end --decoder-start-from-mask --decoder-start-from-last-item --history-item-bias --successor-item-bias 20 --logit-bias-lr-scale 30 --average-epochs 3 --finetune-epochs 4 --prefixes --threads 2"
