@@ -65,6 +65,11 @@ class ClozeCollator:
     ``DistributedSampler``. When a sequence is longer than ``max_length``, the position is
     drawn among the items that survive truncation.
 
+    ``last_item_probability`` masks the most recent item instead in that share of the sequences (drawn from the
+    same keyed generator), as BERT4Rec does (RecBole's ``ft_ratio``, 0.5 there): the input then ends in ``[MASK]``,
+    the fine-tuning task's shape.
+    0 (the default, the paper's) masks every position alike and draws exactly the positions it always did.
+
     Example:
 
     ```python
@@ -86,6 +91,11 @@ class ClozeCollator:
     max_length: int | None = None
     is_indexed: bool = False
     epoch: int = 0
+    last_item_probability: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.last_item_probability <= 1:  # also refuses NaN
+            raise ValueError(f"last_item_probability must be in [0, 1], got {self.last_item_probability}")
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -93,7 +103,10 @@ class ClozeCollator:
     def mask_position(self, example: dict[str, Any], fitting: int) -> int:
         """Index among the last ``fitting`` items of the example, from a generator keyed by seed, epoch and example."""
         key = f"{self.seed}|{self.epoch}|{example.get('user')!r}|{','.join(map(str, example['items']))}"
-        return len(example["items"]) - fitting + random.Random(key).randrange(fitting)
+        generator = random.Random(key)
+        if self.last_item_probability and generator.random() < self.last_item_probability:
+            return len(example["items"]) - 1
+        return len(example["items"]) - fitting + generator.randrange(fitting)
 
     def __call__(self, examples: Sequence[dict[str, Any]]) -> BatchEncoding:
         if not examples:

@@ -510,7 +510,10 @@ def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Pat
         f"- Model: GenRec `{options['preset']}` preset ({model['parameters']:,} parameters), trained from scratch.",
         f"- Pretraining: {options['pretrain_epochs']} epochs of the single-item cloze task (one random item of each "
         "training history replaced by `[MASK]`, drawn afresh every epoch from a seeded generator; the label is that "
-        "item's tokens)." if options["pretrain_epochs"] else "- No pretraining (the paper's ablation).",
+        "item's tokens)" + (f"; in {options['cloze_last_item_probability']:.0%} of the histories the masked item was "
+                            "the most recent one, so the input ended in `[MASK]` as in fine-tuning (BERT4Rec's; "
+                            "`--cloze-last-item-probability`)" if options.get("cloze_last_item_probability") else "")
+        + "." if options["pretrain_epochs"] else "- No pretraining (the paper's ablation).",
         (f"- Fine-tuning: {options['finetune_epochs']} epochs with `[MASK]` appended to the history and the next item "
          "as the label" + (", on every prefix of each training sequence" if options.get("prefixes") else
                            ", on the last training item of each user") + "."

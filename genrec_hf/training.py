@@ -43,6 +43,8 @@ class TrainOptions:
     eval_batch_size: int = 64
     learning_rate: float = 1e-3
     finetune_learning_rate: float | None = None  # None: learning_rate
+    cloze_last_item_probability: float = 0.0  # share of pretraining sequences whose most recent item is the one
+    # masked (BERT4Rec's; 0: the paper's cloze, any position alike)
     weight_decay: float = 0.01
     warmup_ratio: float = 0.05  # share of each stage's steps spent warming the learning rate up from 0
     lr_scheduler: str = "linear"  # after warm-up: "linear" decay to 0, "cosine" decay, or "constant" (SASRec's Adam)
@@ -78,6 +80,8 @@ class TrainOptions:
             raise ValueError(f"budget_min must be > 0 minutes, got {self.budget_min}")
         if self.average_epochs == 1 or self.average_epochs < 0:
             raise ValueError(f"average_epochs must be 0 (off) or at least 2 epochs to average, got {self.average_epochs}")
+        if not 0 <= self.cloze_last_item_probability <= 1:
+            raise ValueError(f"cloze_last_item_probability must be in [0, 1], got {self.cloze_last_item_probability}")
         if self.lr_scheduler not in LR_SCHEDULERS:
             raise ValueError(f"lr_scheduler must be one of {', '.join(LR_SCHEDULERS)}, got {self.lr_scheduler!r}")
 
@@ -463,7 +467,8 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
     stages = []
     if options.pretrain_epochs > 0:
         stages.append(("pretrain", options.pretrain_epochs, splits["train"], ClozeCollator(
-            tokenizer, seed=options.seed, max_length=options.max_length), False))
+            tokenizer, seed=options.seed, max_length=options.max_length,
+            last_item_probability=options.cloze_last_item_probability), False))
     if options.finetune_epochs > 0:
         examples = finetune_examples(splits["train"], prefixes=options.prefixes)
         stages.append(("finetune", options.finetune_epochs, examples, NextItemCollator(

@@ -69,6 +69,41 @@ def test_the_masked_item_is_never_truncated_away(tokenizer):
         assert masked_positions(tokenizer, batch)[0] in newest
 
 
+def test_the_papers_cloze_draws_the_masks_it_always_drew(tokenizer):
+    """Pinned: adding last_item_probability (off by default) must not change which item a seed masks."""
+    assert epochs_of_masks(ClozeCollator(tokenizer, seed=3), tokenizer, SEQUENCES) == [
+        ["B0006X", "B0023X"], ["B0002X", "B0025X"], ["B0004X", "B0024X"],
+        ["B0002X", "B0020X"], ["B0002X", "B0025X"], ["B0002X", "B0025X"]]
+
+
+def test_masking_the_last_item_gives_the_fine_tuning_input(tokenizer):
+    cloze = ClozeCollator(tokenizer, seed=0, last_item_probability=1.0)
+    fine_tuning = NextItemCollator(tokenizer)([{"user": e["user"], "history": e["items"][:-1],
+                                                "target": e["items"][-1]} for e in SEQUENCES])
+    for epoch in range(3):
+        cloze.set_epoch(epoch)
+        batch = cloze(SEQUENCES)
+        for key in ("input_ids", "attention_mask", "item_ids", "user_ids", "labels"):
+            assert torch.equal(batch[key], fine_tuning[key]), key
+
+
+def test_a_share_of_the_masks_falls_on_the_last_item_and_the_rest_anywhere(tokenizer):
+    collator = ClozeCollator(tokenizer, seed=0, last_item_probability=0.5)
+    masks = sum(epochs_of_masks(collator, tokenizer, SEQUENCES[:1], epochs=400), [])
+    items = SEQUENCES[0]["items"]
+    # half chosen as the last item, and 1 in 8 of the other half lands there too: 0.5625 expected
+    assert 0.50 < masks.count(items[-1]) / len(masks) < 0.63
+    assert set(masks) == set(items)
+    assert epochs_of_masks(collator, tokenizer, SEQUENCES, epochs=4) == epochs_of_masks(
+        ClozeCollator(tokenizer, seed=0, last_item_probability=0.5), tokenizer, SEQUENCES, epochs=4)
+
+
+@pytest.mark.parametrize("probability", [-0.1, 1.5, float("nan")])
+def test_a_last_item_probability_outside_zero_to_one_is_refused(tokenizer, probability):
+    with pytest.raises(ValueError, match="last_item_probability must be in"):
+        ClozeCollator(tokenizer, last_item_probability=probability)
+
+
 def test_cloze_collator_rejects_examples_without_items(tokenizer):
     with pytest.raises(ValueError, match="example 0 has no 'items'"):
         ClozeCollator(tokenizer)([{"history": ["B0001X"]}])

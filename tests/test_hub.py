@@ -83,6 +83,18 @@ def test_card_states_the_learning_rate_schedule_the_run_used(trained_run, tmp_pa
     assert "cosine schedule with 5% warm-up" in model_card(cosine, "org/genrec-tiny").content
 
 
+def test_card_states_when_the_cloze_masked_the_last_item_more_often(trained_run, tmp_path):
+    output, _ = trained_run
+    assert "BERT4Rec" not in model_card(output, "org/genrec-tiny").content  # the paper's cloze
+    variant = tmp_path / "last-item-run"
+    shutil.copytree(output, variant)
+    metrics = json.loads((variant / "metrics.json").read_text())
+    metrics["options"]["cloze_last_item_probability"] = 0.5
+    (variant / "metrics.json").write_text(json.dumps(metrics))
+    assert ("item's tokens); in 50% of the histories the masked item was the most recent one, so the input ended in "
+            "`[MASK]` as in fine-tuning") in model_card(variant, "org/genrec-tiny").content
+
+
 def test_card_states_where_the_training_budget_stopped_a_stage(trained_run, tmp_path):
     output, _ = trained_run
     assert "Training budget" not in model_card(output, "org/genrec-tiny").content  # the run had none

@@ -319,6 +319,23 @@ def test_negative_weight_decay_is_refused_before_any_work(tmp_path, capsys, valu
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("value", ["-0.1", "1.5", "nan"])
+def test_a_cloze_last_item_probability_outside_zero_to_one_is_refused_before_any_work(tmp_path, capsys, value):
+    assert main(["train", "--data", "synthetic", "--output", str(tmp_path / "run"),
+                 "--cloze-last-item-probability", value]) == 2
+    assert (f"genrec-hf train: error: cloze_last_item_probability must be in [0, 1], got {float(value)}"
+            in capsys.readouterr().err)
+    assert not (tmp_path / "run").exists()
+
+
+def test_cloze_last_item_probability_reaches_the_pretraining_and_its_record(tmp_path):
+    output = tmp_path / "run"
+    assert main(["train", "--data", "synthetic", "--output", str(output), "--pretrain-epochs", "1",
+                 "--no-finetune", "--cloze-last-item-probability", "0.25", "--d-model", "32", "--layers", "1",
+                 "--eval-users", "20", "--threads", "1"]) == 0
+    assert json.loads((output / "metrics.json").read_text())["options"]["cloze_last_item_probability"] == 0.25
+
+
 def test_weight_decay_option_reaches_the_trainer_arguments(tmp_path):
     from genrec_hf.training import TrainOptions, _arguments
 
