@@ -37,6 +37,7 @@ _LAZY = {
     "TrainOptions": "training",
     "WallClockBudget": "training",
     "EpochAverage": "training",
+    "shrink_toward_fresh_init": "training",
     "train_genrec": "training",
     "evaluate_checkpoint": "training",
     "GenRecEnsemble": "ensemble",

@@ -92,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int, default=64)
     train.add_argument("--lr", type=float, default=1e-3)
     train.add_argument("--finetune-lr", type=float, default=None, help="fine-tuning learning rate (default: --lr)")
+    train.add_argument("--pretrained-weight", type=float, default=1.0, metavar="W",
+                       help="fine-tuning starts from W x the pretrained weights + (1 - W) x a fresh seeded "
+                            "initialisation, against the generalisation a warm start can cost (shrink and perturb, "
+                            "Ash & Adams 2020; default 1: the pretrained model as it is)")
     train.add_argument("--cloze-last-item-probability", type=float, default=0.0, metavar="P",
                        help="share of pretraining sequences whose most recent item is the one masked, so the input "
                             "ends in [MASK] as in fine-tuning (BERT4Rec's; default 0: the paper's cloze, any item)")
@@ -225,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
                 prefixes=args.prefixes, batch_size=args.batch_size, learning_rate=args.lr,
                 finetune_learning_rate=args.finetune_lr, weight_decay=args.weight_decay,
                 cloze_last_item_probability=args.cloze_last_item_probability,
+                pretrained_weight=args.pretrained_weight,
                 warmup_ratio=args.warmup_ratio, lr_scheduler=args.lr_scheduler,
                 max_length=args.max_length, eval_users=args.eval_users or None, seed=args.seed,
                 threads=args.threads, config_overrides=_config_overrides(args),

@@ -569,6 +569,10 @@ def model_card(run_dir: str | Path, repo_id: str, companions: Sequence[str | Pat
     if not options.get("users", True):
         training.insert(1, "- Users: none. This is an item-only model: the paper's user token and user-ID embedding "
                            "are left out, so a recommendation depends on the history alone (pass no `user`).")
+    if options.get("pretrained_weight", 1) != 1 and options["pretrain_epochs"]:
+        training.append(f"- Warm start shrunk: fine-tuning started from {options['pretrained_weight']:g} x the pretrained "
+                        f"weights + {1 - options['pretrained_weight']:g} x a fresh initialisation "
+                        "(`--pretrained-weight`; shrink and perturb, Ash & Adams 2020).")
     if options.get("average_epochs"):
         training.append(f"- Checkpoint averaging: at each fine-tuning validation the average of the weights at the "
                         f"last {options['average_epochs']} epoch ends was a candidate too (`--average-epochs`).")

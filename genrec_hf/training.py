@@ -45,6 +45,8 @@ class TrainOptions:
     finetune_learning_rate: float | None = None  # None: learning_rate
     cloze_last_item_probability: float = 0.0  # share of pretraining sequences whose most recent item is the one
     # masked (BERT4Rec's; 0: the paper's cloze, any position alike)
+    pretrained_weight: float = 1.0  # fine-tuning starts from this x the pretrained weights + the rest x a fresh
+    # seeded initialisation (1: the pretrained model as it is); see shrink_toward_fresh_init
     weight_decay: float = 0.01
     warmup_ratio: float = 0.05  # share of each stage's steps spent warming the learning rate up from 0
     lr_scheduler: str = "linear"  # after warm-up: "linear" decay to 0, "cosine" decay, or "constant" (SASRec's Adam)
@@ -82,6 +84,11 @@ class TrainOptions:
             raise ValueError(f"average_epochs must be 0 (off) or at least 2 epochs to average, got {self.average_epochs}")
         if not 0 <= self.cloze_last_item_probability <= 1:
             raise ValueError(f"cloze_last_item_probability must be in [0, 1], got {self.cloze_last_item_probability}")
+        if not 0 < self.pretrained_weight <= 1:
+            raise ValueError(f"pretrained_weight must be in (0, 1], got {self.pretrained_weight}")
+        if self.pretrained_weight != 1 and self.pretrain_epochs == 0:
+            raise ValueError(f"pretrained_weight {self.pretrained_weight} needs pretraining: without it there are no "
+                             "pretrained weights to shrink")
         if self.lr_scheduler not in LR_SCHEDULERS:
             raise ValueError(f"lr_scheduler must be one of {', '.join(LR_SCHEDULERS)}, got {self.lr_scheduler!r}")
 
@@ -242,6 +249,43 @@ def average_parameters(snapshots: list[dict[str, torch.Tensor]]) -> dict[str, to
     if not snapshots:
         raise ValueError("no snapshots to average")
     return {name: torch.stack([snapshot[name].float() for snapshot in snapshots]).mean(0) for name in snapshots[0]}
+
+
+@torch.no_grad()
+def shrink_toward_fresh_init(model: GenRecForConditionalGeneration, weight: float, seed: int) -> None:
+    """Every parameter becomes ``weight`` x itself + (1 - ``weight``) x the same parameter of a fresh initialisation
+    of the model's config, drawn under ``seed`` (the global random state is left as it was).
+
+    A warm start from weights trained on the same data can generalise worse than a fresh start (Ash & Adams, "On
+    Warm-Starting Neural Network Training", NeurIPS 2020, whose shrink-and-perturb trick this follows: shrink the
+    weights, perturb them with fresh noise). Moving toward a fresh initialisation rather than toward zero keeps
+    layer-norm scales near 1.
+
+    Example:
+
+    ```python
+    >>> import torch
+    >>> from genrec_hf import GenRecConfig, GenRecForConditionalGeneration
+    >>> config = GenRecConfig.from_preset("small", num_items=50, vocab_size=118)
+    >>> model = GenRecForConditionalGeneration(config)
+    >>> trained = model.get_input_embeddings().weight.clone()
+    >>> shrink_toward_fresh_init(model, weight=0.5, seed=0)
+    >>> _ = torch.manual_seed(0)
+    >>> fresh = GenRecForConditionalGeneration(config).get_input_embeddings().weight
+    >>> torch.allclose(model.get_input_embeddings().weight, (trained + fresh) / 2)
+    True
+
+    ```
+    """
+    if not 0 <= weight <= 1:
+        raise ValueError(f"weight must be in [0, 1], got {weight}")
+    if weight == 1:
+        return
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        fresh = dict(type(model)(model.config).named_parameters())
+    for name, parameter in model.named_parameters():
+        parameter.mul_(weight).add_(fresh[name].to(parameter.device, parameter.dtype), alpha=1 - weight)
 
 
 def _arguments(output_dir: Path, options: TrainOptions, epochs: int, select: bool) -> Seq2SeqTrainingArguments:
@@ -497,6 +541,9 @@ def train_genrec(data: SequenceData, output_dir: str | Path, options: TrainOptio
                 selected = {"stage": "pretrain", "checkpoint": None, f"validation_{SELECTION_METRIC}": before,
                             "note": "fine-tuning skipped: pretraining spent the training budget"}
             continue
+        if select and history.get("pretrain") and options.pretrained_weight != 1:
+            # a resumed fine-tuning loads its checkpoint's weights over these, so this cannot apply twice
+            shrink_toward_fresh_init(model, options.pretrained_weight, seed=options.seed + 1)
         column = "items" if "items" in train_set.column_names else "history"
         train_set = train_set.map(lambda batch, column=column: {"length": [len(x) for x in batch[column]]},
                                   batched=True, desc=f"{stage}: lengths")

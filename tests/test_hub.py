@@ -95,6 +95,18 @@ def test_card_states_when_the_cloze_masked_the_last_item_more_often(trained_run,
             "`[MASK]` as in fine-tuning") in model_card(variant, "org/genrec-tiny").content
 
 
+def test_card_states_when_fine_tuning_started_from_shrunk_pretrained_weights(trained_run, tmp_path):
+    output, _ = trained_run
+    assert "Warm start shrunk" not in model_card(output, "org/genrec-tiny").content
+    variant = tmp_path / "shrunk-run"
+    shutil.copytree(output, variant)
+    metrics = json.loads((variant / "metrics.json").read_text())
+    metrics["options"]["pretrained_weight"] = 0.5
+    (variant / "metrics.json").write_text(json.dumps(metrics))
+    assert ("- Warm start shrunk: fine-tuning started from 0.5 x the pretrained weights + 0.5 x a fresh "
+            "initialisation") in model_card(variant, "org/genrec-tiny").content
+
+
 def test_card_states_where_the_training_budget_stopped_a_stage(trained_run, tmp_path):
     output, _ = trained_run
     assert "Training budget" not in model_card(output, "org/genrec-tiny").content  # the run had none

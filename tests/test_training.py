@@ -7,6 +7,7 @@ import logging
 
 import evaluate
 import pytest
+import torch
 from datasets import Dataset
 from transformers import Seq2SeqTrainingArguments, pipeline
 
@@ -334,6 +335,74 @@ def test_cloze_last_item_probability_reaches_the_pretraining_and_its_record(tmp_
                  "--no-finetune", "--cloze-last-item-probability", "0.25", "--d-model", "32", "--layers", "1",
                  "--eval-users", "20", "--threads", "1"]) == 0
     assert json.loads((output / "metrics.json").read_text())["options"]["cloze_last_item_probability"] == 0.25
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--pretrained-weight", "0"], "pretrained_weight must be in (0, 1], got 0.0"),
+    (["--pretrained-weight", "1.5"], "pretrained_weight must be in (0, 1], got 1.5"),
+    (["--pretrained-weight", "nan"], "pretrained_weight must be in (0, 1], got nan"),
+    (["--pretrained-weight", "0.5", "--no-pretrain"], "pretrained_weight 0.5 needs pretraining"),
+])
+def test_a_pretrained_weight_without_meaning_is_refused_before_any_work(tmp_path, capsys, arguments, message):
+    assert main(["train", "--data", "synthetic", "--output", str(tmp_path / "run"), *arguments]) == 2
+    assert f"genrec-hf train: error: {message}" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def tiny_model():
+    from genrec_hf import GenRecForConditionalGeneration
+
+    return GenRecForConditionalGeneration(GenRecConfig.from_preset("small", num_items=30, vocab_size=60, **TINY))
+
+
+def test_shrinking_moves_every_parameter_toward_a_seeded_fresh_initialisation():
+    from genrec_hf import shrink_toward_fresh_init
+
+    torch.manual_seed(1)
+    model = tiny_model()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(1.0)  # stand-in for training: far from any initialisation
+    trained = {name: p.clone() for name, p in model.named_parameters()}
+    torch.manual_seed(7)
+    fresh = dict(tiny_model().named_parameters())
+    shrink_toward_fresh_init(model, weight=0.25, seed=7)
+    for name, parameter in model.named_parameters():
+        torch.testing.assert_close(parameter, 0.25 * trained[name] + 0.75 * fresh[name])
+
+
+def test_shrinking_is_reproducible_and_leaves_the_global_random_state_alone():
+    from genrec_hf import shrink_toward_fresh_init
+
+    torch.manual_seed(1)
+    a, b = tiny_model(), tiny_model()
+    b.load_state_dict(a.state_dict())
+    state = torch.random.get_rng_state()
+    shrink_toward_fresh_init(a, weight=0.5, seed=3)
+    shrink_toward_fresh_init(b, weight=0.5, seed=3)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    for (_, p), (_, q) in zip(a.named_parameters(), b.named_parameters()):
+        assert torch.equal(p, q)
+
+
+def test_shrinking_acts_between_pretraining_and_fine_tuning(tiny_data, tmp_path):
+    def losses(weight):
+        options = TrainOptions(pretrain_epochs=1, finetune_epochs=1, batch_size=16, max_length=64, eval_users=10,
+                               threads=1, logging_steps=1, pretrained_weight=weight, config_overrides=dict(TINY))
+        history = train_genrec(tiny_data, tmp_path / str(weight), options)["history"]
+        return [[log["loss"] for log in history[stage] if "loss" in log] for stage in ("pretrain", "finetune")]
+
+    (pretrain_kept, finetune_kept), (pretrain_shrunk, finetune_shrunk) = losses(1.0), losses(0.5)
+    assert pretrain_kept == pretrain_shrunk
+    assert finetune_kept[0] != finetune_shrunk[0]
+
+
+def test_fine_tuning_from_shrunk_pretrained_weights_runs_and_is_recorded(tmp_path):
+    output = tmp_path / "run"
+    assert main(["train", "--data", "synthetic", "--output", str(output), "--pretrain-epochs", "1",
+                 "--finetune-epochs", "1", "--pretrained-weight", "0.5", "--d-model", "32", "--layers", "1",
+                 "--eval-users", "20", "--threads", "1"]) == 0
+    assert json.loads((output / "metrics.json").read_text())["options"]["pretrained_weight"] == 0.5
 
 
 def test_weight_decay_option_reaches_the_trainer_arguments(tmp_path):
