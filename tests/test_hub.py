@@ -75,36 +75,31 @@ def test_card_states_the_learning_rate_schedule_the_run_used(trained_run, tmp_pa
     output, results = trained_run
     assert results["options"]["lr_scheduler"] == "linear"
     assert "linear schedule with 5% warm-up" in model_card(output, "org/genrec-tiny").content
-    cosine = tmp_path / "cosine-run"
-    shutil.copytree(output, cosine)
-    metrics = json.loads((cosine / "metrics.json").read_text())
-    metrics["options"]["lr_scheduler"] = "cosine"
-    (cosine / "metrics.json").write_text(json.dumps(metrics))
-    assert "cosine schedule with 5% warm-up" in model_card(cosine, "org/genrec-tiny").content
+    assert "cosine schedule with 5% warm-up" in card_with_options(output, tmp_path, lr_scheduler="cosine")
+
+
+def card_with_options(output, tmp_path, **options) -> str:
+    """The card of a copy of the run whose recorded options are changed as given."""
+    variant = tmp_path / "variant-run"
+    shutil.copytree(output, variant)
+    metrics = json.loads((variant / "metrics.json").read_text())
+    metrics["options"].update(options)
+    (variant / "metrics.json").write_text(json.dumps(metrics))
+    return model_card(variant, "org/genrec-tiny").content
 
 
 def test_card_states_when_the_cloze_masked_the_last_item_more_often(trained_run, tmp_path):
     output, _ = trained_run
     assert "BERT4Rec" not in model_card(output, "org/genrec-tiny").content  # the paper's cloze
-    variant = tmp_path / "last-item-run"
-    shutil.copytree(output, variant)
-    metrics = json.loads((variant / "metrics.json").read_text())
-    metrics["options"]["cloze_last_item_probability"] = 0.5
-    (variant / "metrics.json").write_text(json.dumps(metrics))
     assert ("item's tokens); in 50% of the histories the masked item was the most recent one, so the input ended in "
-            "`[MASK]` as in fine-tuning") in model_card(variant, "org/genrec-tiny").content
+            "`[MASK]` as in fine-tuning") in card_with_options(output, tmp_path, cloze_last_item_probability=0.5)
 
 
 def test_card_states_when_fine_tuning_started_from_shrunk_pretrained_weights(trained_run, tmp_path):
     output, _ = trained_run
     assert "Warm start shrunk" not in model_card(output, "org/genrec-tiny").content
-    variant = tmp_path / "shrunk-run"
-    shutil.copytree(output, variant)
-    metrics = json.loads((variant / "metrics.json").read_text())
-    metrics["options"]["pretrained_weight"] = 0.5
-    (variant / "metrics.json").write_text(json.dumps(metrics))
     assert ("- Warm start shrunk: fine-tuning started from 0.5 x the pretrained weights + 0.5 x a fresh "
-            "initialisation") in model_card(variant, "org/genrec-tiny").content
+            "initialisation") in card_with_options(output, tmp_path, pretrained_weight=0.5)
 
 
 def test_card_states_where_the_training_budget_stopped_a_stage(trained_run, tmp_path):
