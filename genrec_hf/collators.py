@@ -82,6 +82,13 @@ class ClozeCollator:
     >>> collator.set_epoch(1)
     >>> tok.decode_items(collator([{"user": "u", "items": ["a", "b", "c"]}])["labels"])
     ['c']
+    >>> last = ClozeCollator(tok, seed=0, last_item_probability=1.0)  # BERT4Rec's fine-tuning-shaped samples
+    >>> tok.decode_items(last([{"user": "u", "items": ["a", "b", "c"]}])["labels"])
+    ['c']
+    >>> ClozeCollator(tok, last_item_probability=2.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: last_item_probability must be in [0, 1], got 2.0
 
     ```
     """

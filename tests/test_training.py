@@ -371,6 +371,14 @@ def test_shrinking_moves_every_parameter_toward_a_seeded_fresh_initialisation():
         torch.testing.assert_close(parameter, 0.25 * trained[name] + 0.75 * fresh[name])
 
 
+@pytest.mark.parametrize("weight", [-0.5, 1.5, float("nan")])
+def test_shrinking_by_a_weight_outside_zero_to_one_is_refused(weight):
+    from genrec_hf import shrink_toward_fresh_init
+
+    with pytest.raises(ValueError, match="weight must be in"):
+        shrink_toward_fresh_init(tiny_model(), weight=weight, seed=0)
+
+
 def test_shrinking_is_reproducible_and_leaves_the_global_random_state_alone():
     from genrec_hf import shrink_toward_fresh_init
 
